@@ -1,0 +1,65 @@
+import pytest
+import torch
+from torch import nn
+
+from troi.layers import TemporalAttentionalFeatureAggregation
+
+
+def fixture_module(data):
+    channels = data["roi_feats"].shape[1]
+    module = TemporalAttentionalFeatureAggregation(channels, int(data["N"])).double()
+    if int(data["N"]) > 0:
+        module.embed.weight.data = torch.from_numpy(data["embed_weight"])
+        module.embed.bias.data = torch.from_numpy(data["embed_bias"])
+    return module
+
+
+@pytest.mark.parametrize("name", ["troi_k2_n4", "troi_k4_avg"])
+def test_matches_reference_implementation(fixture_npz, name):
+    data = fixture_npz(name)
+    out = fixture_module(data)(torch.from_numpy(data["roi_feats"]), torch.from_numpy(data["most_similar"]))
+    assert (out - torch.from_numpy(data["aggregated"])).abs().max() < 1e-8
+
+
+def test_equations_5_to_8_written_out():
+    module = TemporalAttentionalFeatureAggregation(8, 2).double()
+    target, supports = torch.randn(3, 8, 2, 2, dtype=torch.float64), torch.randn(2, 3, 8, 2, 2, dtype=torch.float64)
+    out = module(target, supports)
+    frames = [target] + list(supports)
+    embeds = [module.embed(frame) for frame in frames]
+    for block in range(2):
+        channels = slice(4 * block, 4 * block + 4)
+        logits = torch.stack([(e[:, channels] * embeds[0][:, channels]).sum(1) / 2.0 for e in embeds])
+        weights = logits.softmax(0)
+        expected = sum(w[:, None] * f[:, channels] for w, f in zip(weights, frames))
+        assert torch.allclose(out[:, channels], expected, atol=1e-12)
+
+
+def test_owns_exactly_one_conv_or_none():
+    with_attention = TemporalAttentionalFeatureAggregation(16, 4)
+    convs = [m for m in with_attention.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 1 and convs[0].kernel_size == (3, 3) and convs[0].padding == (1, 1)
+    assert convs[0].bias is not None
+    averaging = TemporalAttentionalFeatureAggregation(16, 0)
+    assert not list(averaging.parameters())
+    target, supports = torch.randn(2, 16, 7, 7), torch.randn(3, 2, 16, 7, 7)
+    assert torch.allclose(averaging(target, supports), torch.cat([target[None], supports]).mean(0))
+
+
+def test_gradcheck():
+    module = TemporalAttentionalFeatureAggregation(4, 2).double()
+    target = torch.randn(2, 4, 3, 3, dtype=torch.float64, requires_grad=True)
+    supports = torch.randn(2, 2, 4, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(module, (target, supports))
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="channels C=10 must be divisible by num_attention_blocks N=4"):
+        TemporalAttentionalFeatureAggregation(10, 4)
+    module = TemporalAttentionalFeatureAggregation(8, 2)
+    with pytest.raises(ValueError, match=r"support_roi_feats must be a 5-d tensor \[T, R, C, h, w\]"):
+        module(torch.randn(2, 8, 7, 7), torch.randn(2, 8, 7, 7))
+    with pytest.raises(ValueError, match=r"must be \[T, \*target_roi_feats.shape\]"):
+        module(torch.randn(2, 8, 7, 7), torch.randn(1, 3, 8, 7, 7))
+    with pytest.raises(ValueError, match="target_roi_feats has 6 channels"):
+        module(torch.randn(2, 6, 7, 7), torch.randn(1, 2, 6, 7, 7))

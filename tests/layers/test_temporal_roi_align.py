@@ -1,0 +1,123 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from troi.layers import TemporalAttentionalFeatureAggregation, TemporalRoIAlign, most_similar_roi_align
+
+
+def fixture_operator(data, **kwargs):
+    channels = data["roi_feats"].shape[1]
+    operator = TemporalRoIAlign(channels, int(data["K"]), int(data["N"]), **kwargs).double()
+    if int(data["N"]) > 0:
+        operator.aggregation.embed.weight.data = torch.from_numpy(data["embed_weight"])
+        operator.aggregation.embed.bias.data = torch.from_numpy(data["embed_bias"])
+    return operator
+
+
+@pytest.mark.parametrize("name", ["troi_k2_n4", "troi_k4_avg"])
+@pytest.mark.parametrize("chunk_size", [1, 300, 2**22])
+def test_matches_reference_implementation(fixture_npz, name, chunk_size):
+    data = fixture_npz(name)
+    out = fixture_operator(data, similarity_chunk_size=chunk_size)(
+        torch.from_numpy(data["roi_feats"]), torch.from_numpy(data["ref_feats"]))
+    assert out.shape == data["aggregated"].shape
+    assert (out - torch.from_numpy(data["aggregated"])).abs().max() < 1e-8
+
+
+@pytest.mark.parametrize("blocks", [0, 1, 4])
+def test_equals_tafa_of_most_similar_roi_align(blocks):
+    operator = TemporalRoIAlign(8, num_most_similar_points=3, num_attention_blocks=blocks,
+                                similarity_chunk_size=100).double()
+    roi, support = torch.randn(4, 8, 5, 6, dtype=torch.float64), torch.randn(3, 8, 9, 7, dtype=torch.float64)
+    tafa = TemporalAttentionalFeatureAggregation(8, blocks).double()
+    if blocks:
+        tafa.embed.load_state_dict(operator.aggregation.embed.state_dict())
+    expected = tafa(roi, most_similar_roi_align(roi, support, 3))
+    assert torch.allclose(operator(roi, support), expected, atol=1e-12)
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the largest number of elements of any tensor an op returns."""
+
+    largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(tensor, torch.Tensor):
+                self.largest = max(self.largest, tensor.numel())
+        return out
+
+
+def test_never_materialises_all_frames_nor_the_full_similarity():
+    rois, channels, size, frames, height, width = 20, 8, 7, 6, 12, 12
+    operator = TemporalRoIAlign(channels, 2, 4, similarity_chunk_size=4000)
+    roi, support = torch.randn(rois, channels, size, size), torch.randn(frames, channels, height, width)
+    with torch.no_grad(), LargestTensor() as recorder:
+        operator(roi, support)
+    all_frames = frames * rois * channels * size * size  # [T, R, C, h, w]
+    full_similarity = rois * size * size * frames * height * width
+    assert recorder.largest < all_frames < full_similarity
+
+
+def test_owns_exactly_one_conv():
+    assert sum(isinstance(m, nn.Conv2d) for m in TemporalRoIAlign(16, 2, 4).modules()) == 1
+    assert not list(TemporalRoIAlign(16, 2, 0).parameters())
+
+
+@pytest.mark.parametrize("blocks", [0, 2])
+def test_gradcheck(blocks):
+    operator = TemporalRoIAlign(4, 2, blocks, similarity_chunk_size=20).double()
+    roi = torch.randn(2, 4, 3, 3, dtype=torch.float64, requires_grad=True)
+    support = torch.randn(2, 4, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(operator, (roi, support))
+    if blocks:  # the embedding's parameters get the gradient of an explicit 3x3 conv
+        weight = operator.aggregation.embed.weight
+        assert torch.autograd.gradcheck(
+            lambda w: torch.func.functional_call(operator, {"aggregation.embed.weight": w}, (roi, support)),
+            (weight.detach().clone().requires_grad_(),))
+
+
+def test_zero_rois_and_zero_support_frames():
+    operator = TemporalRoIAlign(8, 2, 4)
+    roi, support = torch.randn(3, 8, 7, 7, requires_grad=True), torch.randn(2, 8, 5, 6)
+    empty = operator(roi[:0], support)
+    assert empty.shape == (0, 8, 7, 7)
+    empty.sum().backward()
+    assert operator(roi, support[:0]) is roi
+
+
+def test_similarity_and_softmax_in_float32_under_autocast(monkeypatch):
+    similarity_dtypes = []
+    conv2d = F.conv2d
+
+    def recording_conv2d(input, weight, *args, **kwargs):
+        if weight.shape[-2:] == (1, 1):
+            similarity_dtypes.append((input.dtype, weight.dtype))
+        return conv2d(input, weight, *args, **kwargs)
+
+    monkeypatch.setattr(F, "conv2d", recording_conv2d)
+    operator = TemporalRoIAlign(8, 2, 4)
+    roi, support = torch.randn(3, 8, 7, 7), torch.randn(2, 8, 5, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = operator(roi.bfloat16(), support.bfloat16())
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+    assert similarity_dtypes and set(similarity_dtypes) == {(torch.float32, torch.float32)}
+
+
+def test_clear_errors():
+    operator = TemporalRoIAlign(8, 2, 4)
+    with pytest.raises(ValueError, match=r"roi_feats must be a 4-d tensor \[R, C, h, w\]"):
+        operator(torch.randn(8, 7, 7), torch.randn(1, 8, 5, 5))
+    with pytest.raises(ValueError, match="roi_feats has 6 channels"):
+        operator(torch.randn(2, 6, 7, 7), torch.randn(1, 6, 5, 5))
+    with pytest.raises(ValueError, match="support_feats has 4 channels"):
+        operator(torch.randn(2, 8, 7, 7), torch.randn(1, 4, 5, 5))
+    with pytest.raises(ValueError, match=r"K=2 must be in \[1, H\*W=1\]"):
+        operator(torch.randn(2, 8, 7, 7), torch.randn(1, 8, 1, 1))
+    with pytest.raises(ValueError, match="channels C=10 must be divisible by num_attention_blocks N=4"):
+        TemporalRoIAlign(10, 2, 4)
+    with pytest.raises(ValueError, match="num_most_similar_points K=0 must be >= 1"):
+        TemporalRoIAlign(8, 0, 4)

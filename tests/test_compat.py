@@ -1,0 +1,102 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from troi import compat
+
+needs_stand_in = pytest.mark.skipif(compat.compiled_ops_available(), reason="detectron2._C is compiled here")
+
+
+def test_importing_troi_first_makes_detectron2_importable():
+    """In a fresh interpreter: import troi, then the detectron2 packages v0.6 can't import alone."""
+    code = ("import troi, detectron2.layers, detectron2.data, detectron2.evaluation, detectron2.engine, "
+            "detectron2.modeling, detectron2.utils.visualizer; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("ok")
+
+
+@needs_stand_in
+def test_missing_compiled_op_raises_an_error_naming_it():
+    import detectron2._C as compiled
+
+    with pytest.raises(compat.MissingCompiledOpError, match=r"detectron2\._C\.deform_conv_forward is not available"):
+        compiled.deform_conv_forward
+    with pytest.raises(compat.MissingCompiledOpError, match="Build detectron2 from source"):
+        compiled.box_iou_rotated
+    assert not hasattr(compiled, "COCOevalAccumulate")
+
+
+@needs_stand_in
+def test_compiled_ops_fail_clearly_through_detectron2():
+    from detectron2.layers.rotated_boxes import pairwise_iou_rotated
+
+    with pytest.raises(compat.MissingCompiledOpError, match="box_iou_rotated"):
+        pairwise_iou_rotated(torch.zeros(1, 5), torch.zeros(1, 5))
+
+
+@needs_stand_in
+def test_environment_report_works_with_the_stand_in():
+    from detectron2.utils.collect_env import collect_env_info
+
+    assert "troi.compat stand-in" in collect_env_info()
+
+
+def test_pillow_linear_alias_lets_extent_transform_run():
+    from detectron2.data.transforms import ExtentTransform
+
+    assert Image.LINEAR == Image.BILINEAR
+    image = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    assert ExtentTransform((0, 0, 4, 4), (2, 2)).apply_image(image).shape == (2, 2, 3)
+
+
+def test_numpy_aliases_let_the_class_histogram_run():
+    from detectron2.data.build import print_instances_class_histogram
+
+    assert np.int is int or "int" in np.__dict__
+    dicts = [{"annotations": [{"category_id": 0, "iscrowd": 0}, {"category_id": 1, "iscrowd": 0}]}]
+    print_instances_class_histogram(dicts, ["a", "b"])
+
+
+def test_apply_all_is_idempotent():
+    from detectron2.engine import defaults
+
+    wrapped = defaults.create_ddp_model
+    compat.apply_all()
+    assert defaults.create_ddp_model is wrapped and wrapped.troi_cpu_aware
+
+
+def _report_distributed_state(output_dir):
+    """Runs in each launched worker: a CPU DDP step through detectron2's create_ddp_model."""
+    import torch.distributed as dist
+    from detectron2.engine.defaults import create_ddp_model
+    from detectron2.utils import comm
+
+    model = create_ddp_model(torch.nn.Linear(2, 1, bias=False))
+    torch.nn.init.constant_(model.module.weight, 1.0)
+    model(torch.full((1, 2), float(comm.get_rank() + 1))).sum().backward()  # grads 1 and 2, averaged
+    state = {"rank": comm.get_rank(), "world_size": comm.get_world_size(), "local_rank": comm.get_local_rank(),
+             "backend": dist.get_backend(), "grad": model.module.weight.grad.tolist()}
+    with open(f"{output_dir}/rank{comm.get_rank()}.json", "w") as f:
+        json.dump(state, f)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU path of launch is under test")
+def test_launch_runs_gloo_workers_on_cpu(tmp_path):
+    compat.launch(_report_distributed_state, 2, dist_url="auto", args=(str(tmp_path),))
+    states = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+    assert [s["rank"] for s in states] == [0, 1]
+    assert all(s["world_size"] == 2 and s["backend"] == "gloo" for s in states)
+    assert [s["local_rank"] for s in states] == [0, 1]
+    assert all(s["grad"] == [[1.5, 1.5]] for s in states)
+
+
+def test_launch_with_one_worker_calls_directly():
+    calls = []
+    compat.launch(calls.append, 1, args=("called",))
+    assert calls == ["called"]

@@ -1,0 +1,34 @@
+"""Shape checks and layout conversions shared by the temporal operators."""
+import torch
+
+__all__ = ["check_rank", "check_channels", "rois_to_cells", "cells_to_rois", "similarity_dtype"]
+
+
+def check_rank(name: str, tensor: torch.Tensor, rank: int, layout: str) -> None:
+    """Raise ``ValueError`` unless ``tensor`` has ``rank`` dimensions (``layout`` names them)."""
+    if tensor.dim() != rank:
+        raise ValueError(f"{name} must be a {rank}-d tensor {layout}, got shape {tuple(tensor.shape)}")
+
+
+def check_channels(name: str, tensor: torch.Tensor, channels: int, dim: int = 1) -> None:
+    """Raise ``ValueError`` unless ``tensor.shape[dim] == channels``."""
+    if tensor.shape[dim] != channels:
+        raise ValueError(
+            f"{name} has {tensor.shape[dim]} channels (dim {dim} of shape {tuple(tensor.shape)}), "
+            f"expected {channels}"
+        )
+
+
+def rois_to_cells(roi_feats: torch.Tensor) -> torch.Tensor:
+    """``[R, C, h, w]`` RoI features -> ``[R*h*w, C]``, one row per RoI cell (RoI-major)."""
+    return roi_feats.permute(0, 2, 3, 1).reshape(-1, roi_feats.shape[1])
+
+
+def cells_to_rois(cells: torch.Tensor, num_rois: int, height: int, width: int) -> torch.Tensor:
+    """Inverse of :func:`rois_to_cells`: ``[R*h*w, C]`` -> ``[R, C, h, w]``."""
+    return cells.view(num_rois, height, width, cells.shape[1]).permute(0, 3, 1, 2)
+
+
+def similarity_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Similarities and softmaxes run in at least float32 (float64 stays float64)."""
+    return torch.promote_types(dtype, torch.float32)
