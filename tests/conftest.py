@@ -25,3 +25,40 @@ def fixture_npz():
 def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+def tiny_video_cfg(troi_on=False, selsa_on=False, num_classes=3):
+    """A CPU-sized VideoRCNN config (tiny DC5 backbone) for model tests."""
+    from detectron2.config import get_cfg
+
+    from troi import add_troi_config
+
+    cfg = get_cfg()
+    add_troi_config(cfg)
+    cfg.merge_from_list([
+        "MODEL.DEVICE", "cpu",
+        "MODEL.META_ARCHITECTURE", "VideoRCNN",
+        "MODEL.BACKBONE.NAME", "build_tiny_resnet_dc5_backbone",
+        "MODEL.DC5.NECK_CHANNELS", 32,
+        "MODEL.ANCHOR_GENERATOR.SIZES", [[16, 32, 64]],
+        "MODEL.RPN.IN_FEATURES", ["dc5"],
+        "MODEL.RPN.POST_NMS_TOPK_TRAIN", 64,
+        "MODEL.RPN.POST_NMS_TOPK_TEST", 32,
+        "MODEL.ROI_HEADS.NAME", "TemporalROIHeads",
+        "MODEL.ROI_HEADS.IN_FEATURES", ["dc5"],
+        "MODEL.ROI_HEADS.NUM_CLASSES", num_classes,
+        "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", 16,
+        "MODEL.ROI_BOX_HEAD.NAME", "FastRCNNConvFCHead",
+        "MODEL.ROI_BOX_HEAD.NUM_FC", 3 if (troi_on and selsa_on) else 2,
+        "MODEL.ROI_BOX_HEAD.FC_DIM", 64,
+        "MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION", 7,
+        "MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", 2,
+        "MODEL.ROI_BOX_HEAD.POOLER_TYPE", "ROIAlignV2",
+        "MODEL.TROI.ENABLED", troi_on,
+        "MODEL.TROI.NUM_ATTENTION_BLOCKS", 4,
+        "MODEL.SELSA.ENABLED", selsa_on,
+        "MODEL.SELSA.NUM_ATTENTION_BLOCKS", 8,
+        "MODEL.SELSA.SUPPORT_PROPOSALS", 10,
+        "INPUT.SUPPORT_FRAMES.TEST.NUM", 3,
+    ])
+    return cfg

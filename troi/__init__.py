@@ -3,11 +3,22 @@ from . import compat
 
 compat.apply_all()
 
-from .layers import (  # noqa: E402  (the shims must run before detectron2.layers is imported)
+# The shims must run before anything imports detectron2.layers.
+from .config import add_troi_config  # noqa: E402
+from .layers import (  # noqa: E402
     SelsaAggregator,
     TemporalAttentionalFeatureAggregation,
     TemporalRoIAlign,
     most_similar_roi_align,
 )
+from . import data, modeling  # noqa: E402,F401  (register datasets, backbones, heads, meta-archs)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "SelsaAggregator",
+    "TemporalAttentionalFeatureAggregation",
+    "TemporalRoIAlign",
+    "add_troi_config",
+    "most_similar_roi_align",
+]

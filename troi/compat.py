@@ -171,7 +171,11 @@ def _cpu_worker(local_rank, main_func, world_size, num_workers_per_machine, mach
                             rank=global_rank, timeout=timeout)
     _set_local_process_group(num_workers_per_machine, machine_rank, world_size)
     comm.synchronize()
-    main_func(*args)
+    try:
+        main_func(*args)
+    finally:
+        # gloo's threads must stop before the interpreter exits, or the C++ runtime aborts.
+        dist.destroy_process_group()
 
 
 def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist_url=None,

@@ -1,0 +1,146 @@
+#!/usr/bin/env python
+"""Split a YouTube-VIS train json into a train and a holdout json, whole videos at a time.
+
+The official validation annotations are private; evaluating on a held-out part of the
+train set (``troi.evaluation.evaluate_ytvis``) is the way to measure locally::
+
+    python datasets/split_ytvis.py --json ytvis_2019/train.json \\
+        --output-dir ytvis_2019/split --holdout-fraction 0.1 --seed 0
+
+writes ``train.json`` and ``holdout.json`` into ``--output-dir``. Both keep every other
+top-level key of the input (``info``, ``licenses``, ``categories``, ...); each video goes
+to exactly one of them with all its annotations, in the input's order. The holdout videos
+are a uniform sample drawn with ``--seed``: the same input and seed give the same split.
+
+Both files are first written to temporary files beside their destination and then renamed
+into place: a failure leaves no half-written file, and never a new file beside a stale one.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+OUTPUT_NAMES = ("train.json", "holdout.json")
+
+
+def load_ytvis_json(path: Path) -> dict:
+    """Read a YouTube-VIS json; ``ValueError`` naming the file and key if it is not one."""
+    with open(path) as f:
+        try:
+            dataset = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid json: {error}") from error
+    if not isinstance(dataset, dict):
+        raise ValueError(f"{path} must hold a json object, not a {type(dataset).__name__}")
+    for key in ("videos", "annotations", "categories"):
+        if not isinstance(dataset.get(key), list):
+            raise ValueError(f"{path} needs a list under key {key!r}")
+    for index, video in enumerate(dataset["videos"]):
+        if not isinstance(video, dict) or "id" not in video:
+            raise ValueError(f"{path}: videos[{index}] has no 'id'")
+    for index, annotation in enumerate(dataset["annotations"]):
+        if not isinstance(annotation, dict) or "video_id" not in annotation:
+            raise ValueError(f"{path}: annotations[{index}] has no 'video_id'")
+    return dataset
+
+
+def num_holdout_videos(num_videos: int, fraction: Optional[float] = None, count: Optional[int] = None) -> int:
+    """Videos to hold out: ``count``, or ``round(fraction * num_videos)``; at least one
+    video must be left on each side."""
+    if fraction is not None:
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"--holdout-fraction must be in (0, 1), got {fraction}")
+        count = round(fraction * num_videos)
+        what = f"--holdout-fraction {fraction} of {num_videos} videos holds out {count}"
+    else:
+        what = f"--holdout-videos {count} of {num_videos} videos"
+    if not 1 <= count <= num_videos - 1:
+        raise ValueError(f"{what}; the holdout and the train split each need at least one video")
+    return count
+
+
+def split_ytvis(dataset: dict, num_holdout: int, seed: int) -> Tuple[dict, dict]:
+    """Train and holdout datasets: ``num_holdout`` videos drawn with ``seed``, each video
+    with its annotations, the other top-level keys copied into both."""
+    video_ids = [video["id"] for video in dataset["videos"]]
+    duplicates = [video_id for video_id, count in Counter(video_ids).items() if count > 1]
+    if duplicates:
+        raise ValueError(f"video ids occur more than once: {duplicates}")
+    known_ids = set(video_ids)
+    for index, annotation in enumerate(dataset["annotations"]):
+        if annotation["video_id"] not in known_ids:
+            raise ValueError(
+                f"annotations[{index}] refers to video_id {annotation['video_id']!r}, which is not a video"
+            )
+    holdout_ids = set(random.Random(seed).sample(video_ids, num_holdout))
+
+    def subset(in_holdout: bool) -> dict:
+        return {
+            **dataset,
+            "videos": [video for video in dataset["videos"] if (video["id"] in holdout_ids) == in_holdout],
+            "annotations": [
+                annotation for annotation in dataset["annotations"]
+                if (annotation["video_id"] in holdout_ids) == in_holdout
+            ],
+        }
+
+    return subset(False), subset(True)
+
+
+def write_json_files_atomically(outputs: Dict[Path, dict]) -> None:
+    """Write every ``{path: data}`` as json, or (on any failure) none of them."""
+    temp_paths, replaced = {}, []
+    try:
+        for path, data in outputs.items():
+            temp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(temp_path, "x") as f:  # "x": never clobber another process's file
+                temp_paths[path] = temp_path
+                json.dump(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+        for path, temp_path in temp_paths.items():
+            os.replace(temp_path, path)
+            replaced.append(path)
+    except BaseException:
+        for path in list(temp_paths.values()) + replaced:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, required=True, help="YouTube-VIS json to split (e.g. train.json)")
+    parser.add_argument("--output-dir", type=Path, required=True,
+                        help=f"where to write {' and '.join(OUTPUT_NAMES)} (created if missing)")
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--holdout-fraction", type=float, help="fraction of the videos to hold out, in (0, 1)")
+    size.add_argument("--holdout-videos", type=int, help="number of videos to hold out")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the holdout sample (default: 0)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    train_path, holdout_path = (args.output_dir / name for name in OUTPUT_NAMES)
+    try:
+        if args.json.resolve() in (train_path.resolve(), holdout_path.resolve()):
+            raise ValueError(f"--output-dir {args.output_dir} would overwrite the input {args.json}")
+        dataset = load_ytvis_json(args.json)
+        num_holdout = num_holdout_videos(len(dataset["videos"]), args.holdout_fraction, args.holdout_videos)
+        train, holdout = split_ytvis(dataset, num_holdout, args.seed)
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        write_json_files_atomically({train_path: train, holdout_path: holdout})
+    except (OSError, ValueError) as error:
+        print(f"split_ytvis.py: error: {error}", file=sys.stderr)
+        return 1
+    for path, split in ((train_path, train), (holdout_path, holdout)):
+        print(f"{path}: {len(split['videos'])} videos, {len(split['annotations'])} annotations")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from troi.data.sampling import (
+    random_support_frames,
+    sample_support_frames,
+    strided_support_frames,
+    uniform_support_frames,
+)
+
+
+def test_uniform_spreads_over_the_whole_video_for_every_target():
+    assert uniform_support_frames(29, 15) == list(range(0, 29, 2))
+    assert uniform_support_frames(100, 14)[0] == 0 and uniform_support_frames(100, 14)[-1] == 99
+    assert sample_support_frames("uniform", 3, 50, 5) == sample_support_frames("uniform", 40, 50, 5)
+    assert uniform_support_frames(50, 1) == [24]
+
+
+def test_uniform_on_a_short_video_repeats_frames():
+    positions = uniform_support_frames(4, 14)
+    assert len(positions) == 14 and set(positions) == {0, 1, 2, 3} and positions == sorted(positions)
+
+
+def test_stride_is_symmetric_and_copies_the_ends():
+    assert strided_support_frames(10, 30, 4, 3) == [7, 4, 13, 16]
+    assert strided_support_frames(1, 30, 4, 2) == [0, 0, 3, 5]  # before the start: copies of frame 0
+    assert strided_support_frames(28, 30, 4, 2) == [26, 24, 29, 29]  # past the end: copies of the last
+    assert sample_support_frames("consecutive", 5, 30, 3) == [4, 6, 7]
+
+
+def test_random_draws_one_on_each_side_within_range():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        before, after = random_support_frames(50, 100, 2, 9, rng)
+        assert 41 <= before < 50 < after <= 59
+
+
+def test_random_is_reproducible_and_covers_the_range():
+    draws = [tuple(sample_support_frames("random", 50, 100, 2, frame_range=9, rng=np.random.default_rng(s)))
+             for s in range(300)]
+    assert draws[:5] == [tuple(sample_support_frames("random", 50, 100, 2, frame_range=9,
+                                                      rng=np.random.default_rng(s))) for s in range(5)]
+    assert {d[0] for d in draws} == set(range(41, 50)) and {d[1] for d in draws} == set(range(51, 60))
+
+
+def test_random_without_repeats_when_the_side_has_room():
+    rng = np.random.default_rng(1)
+    positions = random_support_frames(50, 100, 8, 9, rng)
+    assert len(set(positions[:4])) == 4 and len(set(positions[4:])) == 4
+
+
+@pytest.mark.parametrize("method", ["uniform", "stride", "consecutive", "random"])
+def test_one_frame_video_gets_copies_of_itself(method):
+    assert sample_support_frames(method, 0, 1, 3, rng=np.random.default_rng(0)) == [0, 0, 0]
+
+
+@pytest.mark.parametrize("method", ["uniform", "stride", "random"])
+def test_zero_supports(method):
+    assert sample_support_frames(method, 2, 5, 0, rng=np.random.default_rng(0)) == []
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        (("bilateral", 0, 5, 2), {}, "unknown support frame sampling method 'bilateral'"),
+        (("uniform", 0, 0, 2), {}, "a video needs at least one frame"),
+        (("uniform", 5, 5, 2), {}, "target position 5 is outside the video's 5 frames"),
+        (("stride", 0, 5, 2), {"stride": 0}, "stride must be >= 1"),
+        (("random", 0, 5, 2), {"frame_range": 0}, "frame_range must be >= 1"),
+        (("random", 0, 5, 2), {}, "needs an rng"),
+    ],
+)
+def test_clear_errors(args, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sample_support_frames(*args, **kwargs)

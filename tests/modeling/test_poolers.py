@@ -1,0 +1,50 @@
+import torch
+
+from detectron2.modeling.poolers import ROIPooler, assign_boxes_to_levels
+from detectron2.structures import Boxes
+
+from troi.layers import TemporalRoIAlign
+from troi.modeling import TemporalROIPooler
+
+POOLER_ARGS = dict(output_size=7, sampling_ratio=2, pooler_type="ROIAlignV2")
+
+
+def random_boxes(num, size):
+    xy = torch.rand(num, 2) * size * 0.6
+    return Boxes(torch.cat([xy, xy + 8 + torch.rand(num, 2) * size * 0.4], dim=1))
+
+
+def test_each_image_uses_its_own_support_frames():
+    operator = TemporalRoIAlign(8, 2, 4)
+    pooler = TemporalROIPooler(temporal_roi_align=operator, scales=(1 / 16,), **POOLER_ARGS)
+    features = [torch.randn(2, 8, 6, 8)]
+    boxes = [random_boxes(3, 96), random_boxes(4, 96)]
+    supports = [[torch.randn(2, 8, 6, 8)], [torch.randn(3, 8, 5, 8)]]
+    out = pooler(features, boxes, supports)
+    plain = ROIPooler(scales=(1 / 16,), **POOLER_ARGS)(features, boxes)
+    assert torch.allclose(out[:3], operator(plain[:3], supports[0][0]), atol=1e-6)
+    assert torch.allclose(out[3:], operator(plain[3:], supports[1][0]), atol=1e-6)
+    assert torch.equal(pooler(features, boxes), plain)  # no supports: RoI Align
+    assert torch.equal(pooler(features, boxes, [None, supports[1]])[:3], plain[:3])
+
+
+def test_fpn_rois_search_the_support_features_of_their_own_level():
+    operator = TemporalRoIAlign(4, 1, 0)
+    scales = (1 / 4, 1 / 8, 1 / 16)
+    pooler = TemporalROIPooler(temporal_roi_align=operator, scales=scales, **POOLER_ARGS)
+    features = [torch.randn(1, 4, 64 // s, 64 // s) for s in (4, 8, 16)]
+    boxes = [Boxes(torch.tensor([[0.0, 0.0, 20.0, 20.0], [0.0, 0.0, 60.0, 60.0], [4.0, 4.0, 200.0, 200.0]]))]
+    levels = assign_boxes_to_levels(boxes, 2, 4, 224, 4)
+    supports = [[torch.randn(2, 4, 64 // s, 64 // s) for s in (4, 8, 16)]]
+    out = pooler(features, boxes, supports)
+    plain = ROIPooler(scales=scales, **POOLER_ARGS)(features, boxes)
+    for roi, level in enumerate(levels.tolist()):
+        expected = operator(plain[roi:roi + 1], supports[0][level])
+        assert torch.allclose(out[roi:roi + 1], expected, atol=1e-6)
+
+
+def test_gradients_reach_the_embedding():
+    operator = TemporalRoIAlign(8, 2, 4)
+    pooler = TemporalROIPooler(temporal_roi_align=operator, scales=(1 / 16,), **POOLER_ARGS)
+    pooler([torch.randn(1, 8, 6, 8)], [random_boxes(3, 96)], [[torch.randn(2, 8, 6, 8)]]).sum().backward()
+    assert operator.aggregation.embed.weight.grad.abs().sum() > 0

@@ -1,0 +1,97 @@
+"""Which frames of a video support a target frame: pure functions of positions in the video.
+
+Every function returns positions in ``[0, num_frames)``; positions beyond the first or
+last frame are clamped, i.e. those supports are copies of the first/last frame (as
+STSN and the TRoI paper do). A one-frame video or still image gets copies of itself.
+"""
+from typing import List, Optional
+
+import numpy as np
+
+__all__ = [
+    "SAMPLING_METHODS",
+    "sample_support_frames",
+    "uniform_support_frames",
+    "strided_support_frames",
+    "random_support_frames",
+]
+
+SAMPLING_METHODS = ("uniform", "stride", "consecutive", "random")
+
+
+def _clamp(positions, num_frames: int) -> List[int]:
+    return [min(max(int(position), 0), num_frames - 1) for position in positions]
+
+
+def uniform_support_frames(num_frames: int, num_supports: int) -> List[int]:
+    """``num_supports`` positions evenly spread over the whole video, first and last
+    included (adaptive stride ``(num_frames - 1) / (num_supports - 1)``); the same for
+    every target frame. One support: the middle frame."""
+    if num_supports == 1:
+        return [(num_frames - 1) // 2]
+    stride = (num_frames - 1) / max(num_supports - 1, 1)
+    return _clamp((round(k * stride) for k in range(num_supports)), num_frames)
+
+
+def strided_support_frames(target: int, num_frames: int, num_supports: int, stride: int) -> List[int]:
+    """``target -/+ k * stride`` for ``k = 1, 2, ...``: ``num_supports // 2`` before, the
+    rest after, each side in increasing distance."""
+    before = num_supports // 2
+    after = num_supports - before
+    offsets = [-k * stride for k in range(1, before + 1)] + [k * stride for k in range(1, after + 1)]
+    return _clamp((target + offset for offset in offsets), num_frames)
+
+
+def random_support_frames(target: int, num_frames: int, num_supports: int, frame_range: int,
+                          rng: np.random.Generator) -> List[int]:
+    """``num_supports`` positions drawn at random within ``target +- frame_range``, half on
+    each side (an odd extra one on a random side), without repeats on a side when it has
+    room (``frame_range`` distinct offsets)."""
+    before = num_supports // 2
+    if num_supports % 2 and rng.random() < 0.5:
+        before += 1
+    after = num_supports - before
+
+    def side(count, sign):
+        offsets = rng.choice(np.arange(1, frame_range + 1), size=count, replace=count > frame_range)
+        return [target + sign * int(offset) for offset in offsets]
+
+    return _clamp(side(before, -1) + side(after, 1), num_frames)
+
+
+def sample_support_frames(method: str, target: int, num_frames: int, num_supports: int, *,
+                          frame_range: int = 9, stride: int = 1,
+                          rng: Optional[np.random.Generator] = None) -> List[int]:
+    """Positions of a target frame's support frames in its video.
+
+    Args:
+        method: one of :data:`SAMPLING_METHODS` (see ``add_troi_config``).
+        target: position of the target frame, in ``[0, num_frames)``.
+        num_frames: frames in the video (>= 1).
+        num_supports: how many support frames (>= 0).
+        frame_range: half-width of the window of ``"random"``.
+        stride: distance between supports of ``"stride"``.
+        rng: randomness of ``"random"``.
+    """
+    if method not in SAMPLING_METHODS:
+        raise ValueError(f"unknown support frame sampling method {method!r}; choose one of {SAMPLING_METHODS}")
+    if num_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got num_frames={num_frames}")
+    if not 0 <= target < num_frames:
+        raise ValueError(f"target position {target} is outside the video's {num_frames} frames")
+    if num_supports < 0:
+        raise ValueError(f"num_supports must be >= 0, got {num_supports}")
+    if num_supports == 0:
+        return []
+    if method == "uniform":
+        return uniform_support_frames(num_frames, num_supports)
+    if method in ("stride", "consecutive"):
+        step = 1 if method == "consecutive" else stride
+        if step < 1:
+            raise ValueError(f"stride must be >= 1, got {step}")
+        return strided_support_frames(target, num_frames, num_supports, step)
+    if frame_range < 1:
+        raise ValueError(f"frame_range must be >= 1 for random sampling, got {frame_range}")
+    if rng is None:
+        raise ValueError("random support frame sampling needs an rng")
+    return random_support_frames(target, num_frames, num_supports, frame_range, rng)

@@ -1,0 +1,3 @@
+from .dc5 import DilatedC5Backbone, build_resnet_dc5_backbone, build_tiny_resnet_dc5_backbone
+
+__all__ = ["DilatedC5Backbone", "build_resnet_dc5_backbone", "build_tiny_resnet_dc5_backbone"]

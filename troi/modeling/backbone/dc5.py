@@ -1,0 +1,70 @@
+"""ResNet-DC5 backbones: res5 with stride 1 and dilation 2 (output stride 16) and a 3x3
+conv + ReLU neck, as the reference TRoI/SELSA detectors (ResNet-DC5 + ChannelMapper)."""
+import torch.nn.functional as F
+from fvcore.nn import weight_init
+
+from detectron2.layers import Conv2d, ShapeSpec
+from detectron2.modeling import BACKBONE_REGISTRY, Backbone
+from detectron2.modeling.backbone.resnet import BasicStem, BottleneckBlock, ResNet, build_resnet_backbone
+
+__all__ = ["DilatedC5Backbone", "build_resnet_dc5_backbone", "build_tiny_resnet_dc5_backbone"]
+
+DC5_FEATURE = "dc5"
+
+
+class DilatedC5Backbone(Backbone):
+    """A ResNet's dilated res5 followed by a 3x3 conv + ReLU neck; one output, ``"dc5"``.
+
+    Args:
+        resnet: a :class:`ResNet` whose ``res5`` has stride 16 (dilated).
+        neck_channels: output channels of the neck.
+    """
+
+    def __init__(self, resnet: ResNet, neck_channels: int):
+        super().__init__()
+        res5 = resnet.output_shape()["res5"]
+        if res5.stride != 16:
+            raise ValueError(f"res5 must have stride 16 (dilated, DC5), got stride {res5.stride}")
+        self.resnet = resnet
+        self.neck = Conv2d(res5.channels, neck_channels, kernel_size=3, padding=1, activation=F.relu)
+        weight_init.c2_msra_fill(self.neck)
+        self._out_features = [DC5_FEATURE]
+        self._out_feature_channels = {DC5_FEATURE: neck_channels}
+        self._out_feature_strides = {DC5_FEATURE: res5.stride}
+
+    def forward(self, x):
+        """``[N, 3, H, W]`` images -> ``{"dc5": [N, neck_channels, H/16, W/16]}``."""
+        return {DC5_FEATURE: self.neck(self.resnet(x)["res5"])}
+
+    def output_shape(self):
+        return {DC5_FEATURE: ShapeSpec(channels=self._out_feature_channels[DC5_FEATURE], stride=16)}
+
+
+@BACKBONE_REGISTRY.register()
+def build_resnet_dc5_backbone(cfg, input_shape):
+    """detectron2's ResNet (R50/R101/X101, ``MODEL.RESNETS.*``) with ``RES5_DILATION = 2``."""
+    if cfg.MODEL.RESNETS.RES5_DILATION != 2:
+        raise ValueError("build_resnet_dc5_backbone needs MODEL.RESNETS.RES5_DILATION = 2, "
+                         f"got {cfg.MODEL.RESNETS.RES5_DILATION}")
+    if "res5" not in cfg.MODEL.RESNETS.OUT_FEATURES:
+        raise ValueError(f"MODEL.RESNETS.OUT_FEATURES must contain 'res5', got {cfg.MODEL.RESNETS.OUT_FEATURES}")
+    return DilatedC5Backbone(build_resnet_backbone(cfg, input_shape), cfg.MODEL.DC5.NECK_CHANNELS)
+
+
+@BACKBONE_REGISTRY.register()
+def build_tiny_resnet_dc5_backbone(cfg, input_shape):
+    """A small bottleneck ResNet (``MODEL.TINY_RESNET.*``) with a dilated res5, for CPU configs."""
+    tiny = cfg.MODEL.TINY_RESNET
+    if len(tiny.STAGE_CHANNELS) != 4 or len(tiny.BLOCKS_PER_STAGE) != 4:
+        raise ValueError("MODEL.TINY_RESNET.STAGE_CHANNELS and BLOCKS_PER_STAGE need 4 entries (res2..res5)")
+    stem = BasicStem(in_channels=input_shape.channels, out_channels=tiny.STEM_CHANNELS, norm=tiny.NORM)
+    stages, in_channels = [], tiny.STEM_CHANNELS
+    for index, (channels, num_blocks) in enumerate(zip(tiny.STAGE_CHANNELS, tiny.BLOCKS_PER_STAGE)):
+        first_stride = 2 if index in (1, 2) else 1  # res2 follows the stem's pooling; res5 is dilated
+        stages.append(ResNet.make_stage(
+            BottleneckBlock, num_blocks, in_channels=in_channels, out_channels=channels,
+            bottleneck_channels=max(channels // 4, 1), stride_per_block=[first_stride] + [1] * (num_blocks - 1),
+            norm=tiny.NORM, dilation=2 if index == 3 else 1,
+        ))
+        in_channels = channels
+    return DilatedC5Backbone(ResNet(stem, stages, out_features=["res5"]), cfg.MODEL.DC5.NECK_CHANNELS)

@@ -1,0 +1,3 @@
+from .video_rcnn import VideoRCNN
+
+__all__ = ["VideoRCNN"]

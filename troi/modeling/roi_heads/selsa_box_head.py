@@ -1,0 +1,103 @@
+"""SELSA box head: a FastRCNNConvFCHead whose FC features attend over the support proposals."""
+from typing import List, Optional, Sequence
+
+import torch
+from torch import nn
+
+from detectron2.config import configurable
+from detectron2.modeling.roi_heads.box_head import ROI_BOX_HEAD_REGISTRY, FastRCNNConvFCHead
+
+from ...layers import SelsaAggregator
+
+__all__ = ["SelsaBoxHead"]
+
+
+def aggregate_per_image(aggregator, x, ref_x, rows_per_image, refs_per_image):
+    """``x + aggregator(x_i, ref_x_i)`` image by image: image ``i``'s rows of ``x`` attend
+    only over its own rows of ``ref_x``. ``[N, C]`` -> ``[N, C]``."""
+    aggregated = [
+        x_image + aggregator(x_image, ref_image)
+        for x_image, ref_image in zip(x.split(rows_per_image), ref_x.split(refs_per_image))
+    ]
+    return torch.cat(aggregated) if aggregated else x
+
+
+@ROI_BOX_HEAD_REGISTRY.register()
+class SelsaBoxHead(FastRCNNConvFCHead):
+    """FastRCNNConvFCHead with a :class:`SelsaAggregator` after chosen FC layers.
+
+    After such an FC and before its ReLU, the target proposals' features become
+    ``x + agg(x, ref_x)``, where ``ref_x`` are the support proposals' features passed
+    through the same layers (and aggregated over themselves in the same way).
+    Without references it is exactly a FastRCNNConvFCHead.
+
+    Args:
+        num_attention_blocks: heads of each aggregator.
+        aggregate_after_fc: 1-based FC indices followed by an aggregator; empty = all.
+        Other arguments: as :class:`FastRCNNConvFCHead`.
+    """
+
+    @configurable
+    def __init__(self, input_shape, *, conv_dims, fc_dims, conv_norm="", num_attention_blocks: int = 16,
+                 aggregate_after_fc: Sequence[int] = ()):
+        super().__init__(input_shape, conv_dims=conv_dims, fc_dims=fc_dims, conv_norm=conv_norm)
+        indices = list(aggregate_after_fc) or list(range(1, len(fc_dims) + 1))
+        if not fc_dims or any(not 1 <= index <= len(fc_dims) for index in indices):
+            raise ValueError(f"aggregate_after_fc={list(aggregate_after_fc)} must index the {len(fc_dims)} FC layers")
+        self.aggregators = nn.ModuleDict({
+            f"fc{index}": SelsaAggregator(fc_dims[index - 1], num_attention_blocks) for index in sorted(set(indices))
+        })
+
+    @classmethod
+    def from_config(cls, cfg, input_shape):
+        ret = super().from_config(cfg, input_shape)
+        ret["num_attention_blocks"] = cfg.MODEL.SELSA.NUM_ATTENTION_BLOCKS
+        ret["aggregate_after_fc"] = list(cfg.MODEL.SELSA.AGGREGATE_AFTER_FC)
+        return ret
+
+    def _layers(self):
+        """The head's (name, layer) pairs, in order, without the aggregators (this
+        ``nn.Sequential`` also holds them, so its own forward must not be used)."""
+        return [(name, layer) for name, layer in self.named_children() if name != "aggregators"]
+
+    def reference_features(self, ref_x: torch.Tensor, refs_per_image: List[int]) -> List[torch.Tensor]:
+        """The support proposals' features where each aggregator reads them.
+
+        Args:
+            ref_x: ``[M, C, h, w]`` pooled features of all images' support proposals.
+            refs_per_image: how many rows of ``ref_x`` each target image owns.
+
+        Returns:
+            one ``[M, C_k]`` tensor per aggregator, in FC order. They depend on the
+            support proposals only, so a caller may reuse them across target frames.
+        """
+        references = []
+        last = list(self.aggregators)[-1]
+        for name, layer in self._layers():
+            if name in self.aggregators:
+                ref_x = layer(ref_x)
+                references.append(ref_x)
+                if name == last:
+                    break
+                ref_x = aggregate_per_image(self.aggregators[name], ref_x, ref_x, refs_per_image, refs_per_image)
+            else:
+                ref_x = layer(ref_x)
+        return references
+
+    def forward(self, x: torch.Tensor, references: Optional[List[torch.Tensor]] = None,
+                rois_per_image: Optional[List[int]] = None, refs_per_image: Optional[List[int]] = None):
+        """
+        Args:
+            x: ``[N, C, h, w]`` pooled features of the target proposals.
+            references: :meth:`reference_features` of the support proposals, or None.
+            rois_per_image, refs_per_image: rows of ``x`` / of each reference per image.
+
+        Returns:
+            ``[N, fc_dims[-1]]`` box features.
+        """
+        reference = iter(references or ())
+        for name, layer in self._layers():
+            x = layer(x)
+            if references is not None and name in self.aggregators:
+                x = aggregate_per_image(self.aggregators[name], x, next(reference), rois_per_image, refs_per_image)
+        return x

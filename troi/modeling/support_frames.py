@@ -1,0 +1,69 @@
+"""The support frames of a batch of target frames, as the ROI heads consume them."""
+import math
+from dataclasses import dataclass
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple
+
+import torch
+
+from detectron2.structures import Boxes, Instances
+
+__all__ = ["SupportFrames", "crop_to_image"]
+
+
+def crop_to_image(features: Dict[str, torch.Tensor], strides: Dict[str, int], image_size: Tuple[int, int]):
+    """One frame's ``{level: [C, H, W]}`` padded features -> the part covering its image.
+
+    ``image_size`` is the ``(h, w)`` of the (unpadded) input image; a level of stride ``s``
+    keeps ``ceil(h / s) x ceil(w / s)`` positions (padding is at the bottom/right).
+    """
+    height, width = image_size
+    return {
+        name: feature[:, : math.ceil(height / strides[name]), : math.ceil(width / strides[name])]
+        for name, feature in features.items()
+    }
+
+
+@dataclass
+class SupportFrames:
+    """Support frames of ``B`` target frames, target ``i`` owning ``counts[i]`` consecutive frames.
+
+    Attributes:
+        features: per support frame, ``{level: [C, h, w]}`` cropped to the frame's image.
+        counts: support frames per target frame.
+        image_sizes: per support frame, the ``(h, w)`` of its input image.
+        proposals: per support frame, its RPN proposals (SELSA references), if computed.
+        target_keys: per target frame, a hashable id of its support set (same key, same
+            frames), or None; lets inference reuse work that depends on the set only.
+    """
+
+    features: List[Dict[str, torch.Tensor]]
+    counts: List[int]
+    image_sizes: List[Tuple[int, int]]
+    proposals: Optional[List[Instances]] = None
+    target_keys: Optional[List[Optional[Hashable]]] = None
+
+    def __post_init__(self):
+        if sum(self.counts) != len(self.features) or len(self.image_sizes) != len(self.features):
+            raise ValueError(
+                f"{len(self.features)} support frames with {len(self.image_sizes)} image sizes do not "
+                f"match the per-target counts {self.counts}"
+            )
+
+    def frames_of(self, target: int) -> range:
+        """Indices of target ``target``'s support frames."""
+        start = sum(self.counts[:target])
+        return range(start, start + self.counts[target])
+
+    def stacked(self, target: int, names: Sequence[str]) -> List[torch.Tensor]:
+        """Per level in ``names``, target ``target``'s supports as one ``[T, C, h, w]`` tensor
+        (``T >= 1``: a target's supports share its transform, hence one size)."""
+        frames = self.frames_of(target)
+        if not frames:
+            raise ValueError(f"target frame {target} has no support frames")
+        return [torch.stack([self.features[index][name] for index in frames]) for name in names]
+
+    def proposal_boxes(self, target: int) -> List[Boxes]:
+        """Target ``target``'s support frames' proposal boxes, one ``Boxes`` per frame."""
+        if self.proposals is None:
+            raise ValueError("support proposals were not computed for these support frames")
+        return [self.proposals[index].proposal_boxes for index in self.frames_of(target)]
