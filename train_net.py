@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Train and evaluate video detectors with Temporal RoI Align and SELSA.
+"""Train and evaluate video detectors and video instance segmenters with Temporal RoI Align
+and SELSA.
 
 detectron2's ``train_net.py``, on frame groups (a target frame with its support frames):
 
     python train_net.py --config-file configs/synthetic/troi_tiny_dc5.yaml
     python train_net.py --config-file configs/synthetic/troi_tiny_dc5.yaml --eval-only MODEL.WEIGHTS out/model_final.pth
+    python train_net.py --config-file configs/synthetic/masktrack_troi_tiny_fpn.yaml  # VIS: MaskTrack R-CNN
 
 ``--num-gpus N`` starts N worker processes: on GPUs with NCCL, or without CUDA, on CPU with gloo.
 """
@@ -18,7 +20,8 @@ from detectron2.engine import DefaultTrainer, default_argument_parser, default_s
 from troi import add_troi_config
 from troi.compat import launch
 from troi.data import build_frame_group_test_loader, build_frame_group_train_loader
-from troi.evaluation import VIDEvaluator
+from troi.evaluation import VIDEvaluator, YTVISEvaluator
+from troi.solver import build_optimizer
 
 
 class Trainer(DefaultTrainer):
@@ -33,11 +36,17 @@ class Trainer(DefaultTrainer):
         return build_frame_group_test_loader(cfg, dataset_name)
 
     @classmethod
+    def build_optimizer(cls, cfg, model):
+        return build_optimizer(cfg, model)
+
+    @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
         if evaluator_type == "vid":
             return VIDEvaluator(dataset_name, output_dir=output_folder)
+        if evaluator_type == "ytvis":
+            return YTVISEvaluator(dataset_name, output_dir=output_folder)
         raise ValueError(f"no evaluator for dataset {dataset_name!r} (evaluator_type={evaluator_type!r})")
 
 

@@ -23,11 +23,21 @@ def test_there_are_configs_for_every_variant_and_backbone():
                      for b in ("r50", "r101", "x101")}
 
 
+def test_there_are_vis_configs_with_and_without_troi():
+    names = {p.stem for p in CONFIGS if p.parent.name == "youtube_vis"}
+    assert names == {f"masktrack_{v}{b}_fpn" for v in ("", "troi_") for b in ("r50", "r101")}
+    assert {"masktrack_tiny_fpn", "masktrack_troi_tiny_fpn"} <= {p.stem for p in CONFIGS}
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_config_loads_and_matches_its_variant(path):
     cfg = load(path)
     variant = path.stem
-    assert cfg.MODEL.META_ARCHITECTURE == "VideoRCNN" and cfg.MODEL.ROI_HEADS.NAME == "TemporalROIHeads"
+    if variant.startswith("masktrack"):
+        assert cfg.MODEL.META_ARCHITECTURE == "MaskTrackRCNN" and cfg.MODEL.ROI_HEADS.NAME == "MaskTrackROIHeads"
+        assert cfg.MODEL.MASK_ON and cfg.MODEL.TRACK_HEAD.ENABLED and cfg.INPUT.MASK_FORMAT == "bitmask"
+    else:
+        assert cfg.MODEL.META_ARCHITECTURE == "VideoRCNN" and cfg.MODEL.ROI_HEADS.NAME == "TemporalROIHeads"
     assert cfg.MODEL.TROI.ENABLED == ("troi" in variant)
     assert cfg.MODEL.SELSA.ENABLED == ("selsa" in variant)
     if variant.startswith("single_frame"):
@@ -38,3 +48,23 @@ def test_config_loads_and_matches_its_variant(path):
         assert cfg.MODEL.TROI.NUM_MOST_SIMILAR_POINTS == 2 and cfg.MODEL.TROI.NUM_ATTENTION_BLOCKS == 4
         assert cfg.SOLVER.BASE_LR == 0.01 and cfg.SOLVER.IMS_PER_BATCH == 8
         assert cfg.INPUT.SUPPORT_FRAMES.TEST.METHOD == "uniform"
+    if path.parent.name == "youtube_vis":  # the reference MaskTrack R-CNN schedule and sizes
+        assert cfg.SOLVER.BASE_LR == 0.00125 and cfg.SOLVER.IMS_PER_BATCH == 8
+        assert cfg.SOLVER.CLIP_GRADIENTS.CLIP_TYPE == "full_model" and cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE == 35
+        assert cfg.INPUT.MIN_SIZE_TRAIN == (360,) and cfg.INPUT.MAX_SIZE_TRAIN == 640
+        assert cfg.MODEL.RPN.POST_NMS_TOPK_TEST == 200 and cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST == 0.01
+        assert cfg.MODEL.RESNETS.DEPTH == (101 if "r101" in variant else 50)
+        assert cfg.INPUT.REFERENCE_FRAME.FRAME_RANGE == 100
+
+
+def test_youtube_vis_troi_config_builds_temporal_poolers_for_every_branch():
+    from detectron2.modeling import build_model
+
+    from troi.modeling import TemporalROIPooler
+
+    cfg = load(Path(__file__).parents[1] / "configs/youtube_vis/masktrack_troi_r50_fpn.yaml")
+    cfg.MODEL.DEVICE = "cpu"
+    heads = build_model(cfg).roi_heads
+    assert all(isinstance(pooler, TemporalROIPooler) for pooler in (heads.box_pooler, heads.mask_pooler,
+                                                                     heads.track_pooler))
+    assert heads.track_head.output_size == 1024

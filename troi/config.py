@@ -6,7 +6,8 @@ __all__ = ["add_troi_config"]
 
 
 def add_troi_config(cfg):
-    """Add the TRoI, SELSA, backbone and support-frame keys to a detectron2 config (in place)."""
+    """Add the TRoI, SELSA, backbone, track head, tracker, support- and reference-frame keys
+    to a detectron2 config (in place)."""
     # --- Temporal RoI Align (Gong et al., AAAI 2021) ----------------------------------------
     cfg.MODEL.TROI = CN()
     # Replace RoI Align by Temporal RoI Align for the target frame's proposals.
@@ -17,6 +18,10 @@ def add_troi_config(cfg):
     cfg.MODEL.TROI.NUM_ATTENTION_BLOCKS = 4
     # Similarity entries (RoI cells x support positions) computed at once; bounds memory.
     cfg.MODEL.TROI.SIMILARITY_CHUNK_SIZE = 2**22
+    # ROI head branches whose RoI features are Temporal RoI Aligned when ENABLED: any of
+    # "box", "mask" (TemporalROIHeads) and "track" (MaskTrackROIHeads); each has its own
+    # operator.
+    cfg.MODEL.TROI.BRANCHES = ["box", "mask", "track"]
 
     # --- SELSA (Wu et al., ICCV 2019) ----------------------------------------------------
     cfg.MODEL.SELSA = CN()
@@ -44,6 +49,35 @@ def add_troi_config(cfg):
     # "BN", "SyncBN" or "GN" (train from scratch: never FrozenBN).
     cfg.MODEL.TINY_RESNET.NORM = "BN"
 
+    # --- Track head (MaskTrack R-CNN, Yang et al., ICCV 2019) ----------------------------
+    cfg.MODEL.TRACK_HEAD = CN()
+    # Learn to track: training inputs carry a reference frame with its GT (the train loader
+    # maps with VISFrameGroupDatasetMapper); required by MaskTrackROIHeads.
+    cfg.MODEL.TRACK_HEAD.ENABLED = False
+    # Name of the embedding head in ROI_TRACK_HEAD_REGISTRY.
+    cfg.MODEL.TRACK_HEAD.NAME = "TrackEmbeddingHead"
+    # FC layers of the embedding head (ReLU between them, none after the last).
+    cfg.MODEL.TRACK_HEAD.NUM_FC = 2
+    cfg.MODEL.TRACK_HEAD.FC_DIM = 1024  # width of each FC: the embedding dimension D
+    # The track branch's RoI pooler (the box pooler's settings in the reference): output
+    # size, sampling points per bin (0: adaptive) and type.
+    cfg.MODEL.TRACK_HEAD.POOLER_RESOLUTION = 7
+    cfg.MODEL.TRACK_HEAD.POOLER_SAMPLING_RATIO = 0
+    cfg.MODEL.TRACK_HEAD.POOLER_TYPE = "ROIAlignV2"
+    # Weight of the match cross-entropy ("loss_track").
+    cfg.MODEL.TRACK_HEAD.LOSS_WEIGHT = 1.0
+
+    # --- Tracker (inference): links each frame's detections to the video's tracks ---------
+    # score(det, track) = log_softmax match + SCORE_WEIGHT * log(det score)
+    #                     + IOU_WEIGHT * IoU(det, track's last box) + CLASS_WEIGHT * [same class],
+    # maximized by a one-to-one (Hungarian) assignment in which any detection may start a track.
+    cfg.MODEL.TRACKER = CN()
+    cfg.MODEL.TRACKER.SCORE_WEIGHT = 1.0  # of the detection's log score
+    cfg.MODEL.TRACKER.IOU_WEIGHT = 2.0  # of the box IoU with the track's last box
+    cfg.MODEL.TRACKER.CLASS_WEIGHT = 10.0  # of the indicator "same class as the track"
+    # A track unseen for more than this many consecutive frames is dropped.
+    cfg.MODEL.TRACKER.MAX_UNSEEN_FRAMES = 20
+
     # --- Support frames ------------------------------------------------------------------
     # Per target frame, support frames are drawn from the same video by METHOD:
     #   "uniform": NUM frames evenly spread over the whole video (adaptive stride; the same
@@ -63,3 +97,9 @@ def add_troi_config(cfg):
     cfg.INPUT.SUPPORT_FRAMES.TEST.METHOD = "uniform"
     cfg.INPUT.SUPPORT_FRAMES.TEST.FRAME_RANGE = 7
     cfg.INPUT.SUPPORT_FRAMES.TEST.STRIDE = 1
+
+    # --- Reference frame (track head training, MODEL.TRACK_HEAD.ENABLED) -----------------
+    # Drawn uniformly within +-FRAME_RANGE frames of the target (never the target itself,
+    # unless the video has one frame); it is also the first support frame.
+    cfg.INPUT.REFERENCE_FRAME = CN()
+    cfg.INPUT.REFERENCE_FRAME.FRAME_RANGE = 100

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from troi.data.sampling import (
+    past_support_frames,
     random_support_frames,
+    reference_frame_position,
     sample_support_frames,
     strided_support_frames,
     uniform_support_frames,
@@ -73,3 +75,28 @@ def test_zero_supports(method):
 def test_clear_errors(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
         sample_support_frames(*args, **kwargs)
+
+
+def test_past_support_frames_stay_on_the_stride_grid_before_the_target():
+    assert past_support_frames(0, 3) == [0, 0, 0]  # the first frame supports itself
+    assert past_support_frames(2, 3) == [1, 0, 0]  # before the start: copies of frame 0
+    assert past_support_frames(10, 3) == [9, 8, 7]
+    for target in range(1, 40):
+        positions = past_support_frames(target, 4, stride=3)
+        assert all(p < target and p % 3 == 0 for p in positions)
+        assert positions == sorted(positions, reverse=True)
+    # The T latest grid frames before the target: a ring buffer of T grid frames serves every target.
+    assert past_support_frames(30, 4, stride=3) == [27, 24, 21, 18]
+    assert past_support_frames(31, 4, stride=3) == [30, 27, 24, 21]
+    with pytest.raises(ValueError, match="stride >= 1"):
+        past_support_frames(3, 2, stride=0)
+
+
+def test_reference_position_is_near_the_target_and_never_the_target():
+    rng = np.random.default_rng(0)
+    draws = [reference_frame_position(5, 30, 3, rng) for _ in range(300)]
+    assert set(draws) == {2, 3, 4, 6, 7, 8}
+    assert {reference_frame_position(0, 3, 100, rng) for _ in range(50)} == {1, 2}
+    assert reference_frame_position(0, 1, 100, rng) == 0  # a one-frame video: the target itself
+    with pytest.raises(ValueError, match="range must be >= 1"):
+        reference_frame_position(0, 5, 0, rng)

@@ -121,3 +121,45 @@ def test_clear_errors():
         TemporalRoIAlign(10, 2, 4)
     with pytest.raises(ValueError, match="num_most_similar_points K=0 must be >= 1"):
         TemporalRoIAlign(8, 0, 4)
+
+
+@pytest.mark.parametrize("blocks", [0, 4])
+def test_encoded_support_frames_give_the_same_output(blocks):
+    operator = TemporalRoIAlign(8, 2, blocks, similarity_chunk_size=50).double()
+    roi, support = torch.randn(3, 8, 5, 5, dtype=torch.float64), torch.randn(4, 8, 6, 7, dtype=torch.float64)
+    encodings = [operator.encode_support(frame) for frame in support]
+    assert (encodings[0].projections is None) == (blocks == 0)
+    assert torch.allclose(operator(roi, encodings), operator(roi, support), atol=1e-12)
+    assert operator(roi, []) is roi
+
+
+def test_encodings_of_another_operator_are_rejected():
+    frame = torch.randn(8, 5, 5)
+    with pytest.raises(ValueError, match="projections missing"):
+        TemporalRoIAlign(8, 2, 4)(torch.randn(1, 8, 3, 3), [TemporalRoIAlign(8, 2, 0).encode_support(frame)])
+
+
+@pytest.mark.parametrize("blocks", [0, 2])
+def test_similar_points_are_the_points_and_weights_forward_uses(blocks):
+    operator = TemporalRoIAlign(6, 3, blocks, similarity_chunk_size=40).double()
+    roi, support = torch.randn(2, 6, 3, 4, dtype=torch.float64), torch.randn(3, 6, 5, 4, dtype=torch.float64)
+    found = operator.similar_points(roi, support)
+    cells, frames = 2 * 3 * 4, 3
+    assert found.weights.shape == found.indices.shape == (frames, cells, 3)
+    assert found.attention.shape == (frames + 1, cells, max(blocks, 1))
+    assert torch.allclose(found.attention.sum(dim=0), torch.ones(cells, max(blocks, 1), dtype=torch.float64))
+    assert torch.allclose(found.weights.sum(dim=2), torch.ones(frames, cells, dtype=torch.float64))
+    # Rebuild eq. 8 from what similar_points reports: it must be forward's output.
+    target = roi.permute(0, 2, 3, 1).reshape(cells, 6)
+    support_cells = support.flatten(2).transpose(1, 2)  # (T, H*W, C)
+    most_similar = torch.stack([(found.weights[t, :, :, None] * support_cells[t][found.indices[t]]).sum(dim=1)
+                                for t in range(frames)])  # (T, M, C)
+    frames_cells = torch.cat([target[None], most_similar]).unflatten(2, (max(blocks, 1), -1))  # (T+1, M, N', C/N')
+    rebuilt = (found.attention[..., None] * frames_cells).sum(dim=0).flatten(1)
+    assert torch.allclose(rebuilt.view(2, 3, 4, 6).permute(0, 3, 1, 2), operator(roi, support), atol=1e-12)
+
+
+def test_similar_points_without_support_frames():
+    found = TemporalRoIAlign(8, 2, 4).similar_points(torch.randn(1, 8, 2, 2), torch.randn(0, 8, 4, 4))
+    assert found.weights.shape == found.indices.shape == (0, 4, 2)
+    assert torch.equal(found.attention, torch.ones(1, 4, 4))

@@ -5,10 +5,12 @@ from .frame_group_mapper import FrameGroupDatasetMapper
 from .samplers import VideoInferenceSampler
 from .sampling import SAMPLING_METHODS, sample_support_frames
 from .video_index import VideoIndex
+from .vis_frame_group_mapper import VISFrameGroupDatasetMapper
 
 __all__ = [
     "SAMPLING_METHODS",
     "FrameGroupDatasetMapper",
+    "VISFrameGroupDatasetMapper",
     "VideoIndex",
     "VideoInferenceSampler",
     "build_frame_group_test_loader",

@@ -9,6 +9,7 @@ from detectron2.data import (
 from .frame_group_mapper import FrameGroupDatasetMapper
 from .samplers import VideoInferenceSampler
 from .video_index import VideoIndex
+from .vis_frame_group_mapper import VISFrameGroupDatasetMapper
 
 __all__ = ["build_frame_group_train_loader", "build_frame_group_test_loader", "training_targets"]
 
@@ -24,13 +25,16 @@ def training_targets(dataset_dicts, filter_empty: bool):
 
 def build_frame_group_train_loader(cfg, mapper=None):
     """detectron2's train loader over the key frames of ``cfg.DATASETS.TRAIN``, each mapped
-    with its support frames (drawn from all frames of its video)."""
+    with its support frames (drawn from all frames of its video) and, with
+    ``MODEL.TRACK_HEAD.ENABLED``, its reference frame (:class:`VISFrameGroupDatasetMapper`)."""
     dataset_dicts = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
     targets = training_targets(dataset_dicts, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     if not targets:
         raise ValueError(f"no training target frames in {cfg.DATASETS.TRAIN}: no key frame has annotations")
     if mapper is None:
-        mapper = FrameGroupDatasetMapper(cfg, is_train=True, videos=VideoIndex(dataset_dicts))
+        tracking = cfg.MODEL.TRACK_HEAD.ENABLED
+        mapper_class = VISFrameGroupDatasetMapper if tracking else FrameGroupDatasetMapper
+        mapper = mapper_class(cfg, is_train=True, videos=VideoIndex(dataset_dicts, keep_annotations=tracking))
     return build_detection_train_loader(cfg, mapper=mapper, dataset=targets)
 
 

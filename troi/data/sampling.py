@@ -14,6 +14,8 @@ __all__ = [
     "uniform_support_frames",
     "strided_support_frames",
     "random_support_frames",
+    "reference_frame_position",
+    "past_support_frames",
 ]
 
 SAMPLING_METHODS = ("uniform", "stride", "consecutive", "random")
@@ -40,6 +42,18 @@ def strided_support_frames(target: int, num_frames: int, num_supports: int, stri
     after = num_supports - before
     offsets = [-k * stride for k in range(1, before + 1)] + [k * stride for k in range(1, after + 1)]
     return _clamp((target + offset for offset in offsets), num_frames)
+
+
+def past_support_frames(target: int, num_supports: int, stride: int = 1) -> List[int]:
+    """Streaming: the ``num_supports`` latest frames before ``target`` on the grid ``0,
+    stride, 2*stride, ...``, latest first, so that a bounded memory of grid frames serves
+    every target. Positions before the first frame are clamped (copies of frame 0); the
+    first frame, which has no past, supports itself."""
+    if target < 0 or num_supports < 0 or stride < 1:
+        raise ValueError(f"need target >= 0, num_supports >= 0 and stride >= 1; got target={target}, "
+                         f"num_supports={num_supports}, stride={stride}")
+    latest = (target - 1) // stride * stride
+    return [max(latest - k * stride, 0) for k in range(num_supports)]
 
 
 def random_support_frames(target: int, num_frames: int, num_supports: int, frame_range: int,
@@ -95,3 +109,16 @@ def sample_support_frames(method: str, target: int, num_frames: int, num_support
     if rng is None:
         raise ValueError("random support frame sampling needs an rng")
     return random_support_frames(target, num_frames, num_supports, frame_range, rng)
+
+
+def reference_frame_position(target: int, num_frames: int, frame_range: int, rng: np.random.Generator) -> int:
+    """MaskTrack R-CNN's reference frame: a position drawn uniformly from ``target +-
+    frame_range`` within the video, other than ``target`` (``target`` itself only in a
+    one-frame video)."""
+    if frame_range < 1:
+        raise ValueError(f"the reference frame range must be >= 1, got {frame_range}")
+    if not 0 <= target < num_frames:
+        raise ValueError(f"target position {target} is outside the video's {num_frames} frames")
+    candidates = [p for p in range(max(target - frame_range, 0), min(target + frame_range, num_frames - 1) + 1)
+                  if p != target]
+    return int(rng.choice(candidates)) if candidates else target

@@ -50,10 +50,16 @@ class VideoIndex:
             raise KeyError(f"video {key!r} of {dataset_dict.get('file_name')} is not in the video index")
         return self._videos[key]
 
+    def frame(self, dataset_dict: dict, frame_id: int) -> dict:
+        """The record of frame ``frame_id`` of ``dataset_dict``'s video."""
+        return self.frames(dataset_dict)[self._position_of(dataset_dict, frame_id)]
+
     def position(self, dataset_dict: dict) -> int:
         """Position of ``dataset_dict``'s frame in its video."""
+        return self._position_of(dataset_dict, dataset_dict.get("frame_id", 0))
+
+    def _position_of(self, dataset_dict: dict, frame_id: int) -> int:
         positions = self._positions[video_key(dataset_dict)]
-        frame_id = dataset_dict.get("frame_id", 0)
         if frame_id not in positions:
             raise KeyError(f"frame {frame_id} of video {video_key(dataset_dict)!r} is not in the video index")
         return positions[frame_id]

@@ -27,7 +27,6 @@ import itertools
 import json
 import logging
 import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Union
@@ -35,12 +34,10 @@ from typing import Dict, List, Sequence, Union
 import numpy as np
 from tabulate import tabulate
 
-from detectron2.data import MetadataCatalog
-from detectron2.evaluation import DatasetEvaluator
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
-from detectron2.utils import comm
 from detectron2.utils.logger import create_small_table
 
+from .detections_evaluator import DetectionsEvaluator, write_json_atomically
 from .vid_cocoeval import DEFAULT_COCO_BACKEND, CocoBackend, get_coco_backend, run_box_evaluation
 
 __all__ = [
@@ -289,21 +286,6 @@ def evaluate_vid(gt_json_path: Union[str, os.PathLike], results: Union[str, os.P
     return {name: 100.0 * value for name, value in metrics.items()}
 
 
-def _write_json_atomically(data, path: str):
-    """Write ``data`` to ``path`` through a temporary file in the same folder and
-    ``os.replace``, so that ``path`` is never left half written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".tmp_", suffix=".json", delete=False) as temporary:
-        try:
-            json.dump(data, temporary)
-            os.chmod(temporary.name, 0o644)  # a temporary file is created private (0600)
-        except BaseException:
-            os.unlink(temporary.name)
-            raise
-    os.replace(temporary.name, path)
-
-
 def _metrics_tables(metrics: Dict[str, float], columns: int = 3) -> str:
     """The summary metrics as one row, and the per-category AP50 in ``columns`` pairs of columns."""
     summary = {name: value for name, value in metrics.items() if not name.startswith("AP50-")}
@@ -314,7 +296,7 @@ def _metrics_tables(metrics: Dict[str, float], columns: int = 3) -> str:
     return f"{create_small_table(summary)}\nPer-category AP50:\n{category_table}"
 
 
-class VIDEvaluator(DatasetEvaluator):
+class VIDEvaluator(DetectionsEvaluator):
     """Box AP of a detectron2 model on a registered COCO-VID dataset (:func:`evaluate_vid`).
 
     Args:
@@ -327,21 +309,9 @@ class VIDEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, output_dir: str = None, distributed: bool = True,
                  backend: str = DEFAULT_COCO_BACKEND):
-        metadata = MetadataCatalog.get(dataset_name)
-        for attribute in ("json_file", "thing_dataset_id_to_contiguous_id"):
-            if not hasattr(metadata, attribute):
-                raise ValueError(f"VIDEvaluator needs MetadataCatalog.get({dataset_name!r}).{attribute}")
+        super().__init__(dataset_name, output_dir, distributed)
         get_coco_backend(backend)  # an unknown backend fails here, not after inference
-        self._json_file = metadata.json_file
-        self._category_ids = {contiguous: json_id
-                              for json_id, contiguous in metadata.thing_dataset_id_to_contiguous_id.items()}
-        self._output_dir = output_dir
-        self._distributed = distributed
         self._backend = backend
-        self._detections: List[dict] = []
-
-    def reset(self):
-        self._detections = []
 
     def process(self, inputs: Sequence[dict], outputs: Sequence[dict]):
         """Store the ``instances`` of every output as COCO detections of its input's ``image_id``."""
@@ -360,16 +330,13 @@ class VIDEvaluator(DatasetEvaluator):
         Returns:
             ``OrderedDict(bbox={metric: value})`` on the main process, ``{}`` on the others.
         """
-        detections = self._detections
-        if self._distributed:
-            comm.synchronize()
-            detections = list(itertools.chain.from_iterable(comm.gather(detections, dst=0)))
-            if not comm.is_main_process():
-                return {}
+        detections = self._all_detections()
+        if detections is None:
+            return {}
         if not detections:
             logger.warning("VIDEvaluator received no detections: all APs are 0")
         if self._output_dir:
-            _write_json_atomically(detections, os.path.join(self._output_dir, "vid_detections.json"))
+            write_json_atomically(detections, os.path.join(self._output_dir, "vid_detections.json"))
         metrics = evaluate_vid(self._json_file, detections, self._backend)
         logger.info(f"VID box evaluation of {len(detections)} detections:\n{_metrics_tables(metrics)}")
         return OrderedDict(bbox=metrics)

@@ -16,6 +16,8 @@ from .shapes import check_channels, check_rank, cells_to_rois, rois_to_cells, si
 __all__ = [
     "DEFAULT_SIMILARITY_CHUNK_SIZE",
     "most_similar_points",
+    "most_similar_normalized_points",
+    "normalize_support",
     "gather_most_similar",
     "most_similar_roi_align",
     "check_num_most_similar_points",
@@ -35,6 +37,13 @@ def check_num_most_similar_points(k: int, support_feats: torch.Tensor) -> None:
         )
 
 
+def normalize_support(support_frame):
+    """``[C, H, W]`` support features -> unit-length channel vectors (eq. 2's support side),
+    in at least float32, also under autocast."""
+    with torch.autocast(support_frame.device.type, enabled=False):
+        return F.normalize(support_frame.to(similarity_dtype(support_frame.dtype)), dim=0)
+
+
 def most_similar_points(cells, support_frame, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE):
     """Top-``k`` cosine-similar support positions of each RoI cell, with softmaxed scores.
 
@@ -48,12 +57,18 @@ def most_similar_points(cells, support_frame, k, chunk_size=DEFAULT_SIMILARITY_C
         weights ``[M, k]`` (softmax over the ``k`` scores, eq. 3) and indices ``[M, k]``
         into the ``H*W`` positions. Computed in at least float32.
     """
-    channels, height, width = support_frame.shape
+    return most_similar_normalized_points(cells, normalize_support(support_frame), k, chunk_size)
+
+
+def most_similar_normalized_points(cells, normalized_support, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE):
+    """:func:`most_similar_points` of a support frame already normalised by
+    :func:`normalize_support` (``[C, H, W]``), e.g. once for many target frames."""
+    height, width = normalized_support.shape[1:]
     dtype = similarity_dtype(cells.dtype)
     rows = max(1, chunk_size // (height * width))
     weights, indices = [], []
     with torch.autocast(cells.device.type, enabled=False):  # float32 even under autocast
-        normalized_support = F.normalize(support_frame.to(dtype), dim=0)[None]  # (1, C, H, W)
+        normalized_support = normalized_support.to(dtype)[None]  # (1, C, H, W)
         for start in range(0, cells.shape[0], rows):
             filters = F.normalize(cells[start:start + rows].to(dtype), dim=1)[:, :, None, None]  # (m, C, 1, 1)
             # A 1x1 convolution is eq. 2's matrix product, and runs faster than it on CPU.

@@ -16,9 +16,16 @@ but never holds the ``[T, R, C, h, w]`` most similar features nor the full
 3. Softmax over the ``T+1`` frames' logits (eq. 7; uniform weights when ``N == 0``).
 4. Output: the target's weighted features plus, per frame, one weighted gather of the
    support features with weights ``attention * top-K softmax`` (eq. 4 and 8 fused).
+
+What step 2 needs of a support frame alone (its normalised map, its projections ``W_o F_i``)
+is the frame's :class:`SupportEncoding`. ``forward`` encodes raw support features on the
+fly, a frame at a time, or takes encodings made once by :meth:`TemporalRoIAlign.encode_support`
+and reused for every target frame of a video. :meth:`TemporalRoIAlign.similar_points`
+returns the points and attention weights ``forward`` uses (the paper's Fig. 6).
 """
 import itertools
-from typing import List, Tuple
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -28,12 +35,49 @@ from .most_similar_roi_align import (
     DEFAULT_SIMILARITY_CHUNK_SIZE,
     check_num_most_similar_points,
     gather_most_similar,
-    most_similar_points,
+    most_similar_normalized_points,
+    normalize_support,
 )
 from .shapes import check_channels, check_rank, cells_to_rois, rois_to_cells, similarity_dtype
 from .temporal_attention import TemporalAttentionalFeatureAggregation, attention_logits
 
-__all__ = ["TemporalRoIAlign"]
+__all__ = ["SimilarPoints", "SupportEncoding", "TemporalRoIAlign"]
+
+
+@dataclass
+class SupportEncoding:
+    """What Temporal RoI Align derives from one support frame alone, for any target RoIs.
+
+    Attributes:
+        features: ``[C, H, W]`` the frame's features ``F_i``.
+        normalized: ``[C, H, W]`` ``F_i`` with unit-length channel vectors (eq. 2), >= float32.
+        projections: ``[H*W*9, C]``: ``(W_o F_i)(p)`` at row ``p*9 + o`` for each offset ``o``
+            of TAFA's 3x3 embedding (step 2b); None when ``N == 0``.
+    """
+
+    features: torch.Tensor
+    normalized: torch.Tensor
+    projections: Optional[torch.Tensor]
+
+
+@dataclass
+class SimilarPoints:
+    """The most similar points and frame weights of ``M = R*h*w`` RoI cells (RoI-major).
+
+    Attributes:
+        weights: ``[T, M, K]`` softmaxed similarities of each cell's top-K points (eq. 3).
+        indices: ``[T, M, K]`` their positions in each support frame's ``H*W`` grid (row-major).
+        attention: ``[T+1, M, N']`` TAFA weights of the target (first) and support frames per
+            cell and block (eq. 7); uniform with ``N' = 1`` when ``N == 0``.
+    """
+
+    weights: torch.Tensor
+    indices: torch.Tensor
+    attention: torch.Tensor
+
+
+# A ``[T, C, H, W]`` tensor of support feature maps, or the T frames' encodings.
+SupportInput = Union[torch.Tensor, Sequence[SupportEncoding]]
 
 
 class TemporalRoIAlign(nn.Module):
@@ -62,54 +106,108 @@ class TemporalRoIAlign(nn.Module):
     def num_attention_blocks(self) -> int:
         return self.aggregation.num_blocks
 
-    def forward(self, roi_feats: torch.Tensor, support_feats: torch.Tensor) -> torch.Tensor:
+    def forward(self, roi_feats: torch.Tensor, support_feats: SupportInput) -> torch.Tensor:
         """
         Args:
             roi_feats: ``[R, C, h, w]`` target-frame RoI features (from RoI Align).
-            support_feats: ``[T, C, H, W]`` support-frame feature maps.
+            support_feats: ``[T, C, H, W]`` support-frame feature maps, or those frames'
+                :class:`SupportEncoding` (:meth:`encode_support`).
 
         Returns:
             ``[R, C, h, w]`` temporal RoI features; ``roi_feats`` itself when ``T == 0``.
         """
-        check_rank("roi_feats", roi_feats, 4, "[R, C, h, w]")
-        check_rank("support_feats", support_feats, 4, "[T, C, H, W]")
-        check_channels("roi_feats", roi_feats, self.channels)
-        check_channels("support_feats", support_feats, self.channels)
-        check_num_most_similar_points(self.num_most_similar_points, support_feats)
-        if support_feats.shape[0] == 0:
+        frames = self._checked_support(roi_feats, support_feats)
+        if not len(frames):
             return roi_feats
         num_rois, _, height, width = roi_feats.shape
-        support_feats = support_feats.to(roi_feats.dtype)
-        target_cells = rois_to_cells(roi_feats)  # (M, C)
-        logits, matches = self._match_support_frames(roi_feats, target_cells, support_feats)
-        attention = self._attention(logits, len(matches) + 1, target_cells)  # (T+1, M, N')
-        cells = self._aggregate(target_cells, support_feats, matches, attention)  # (M, C)
+        target_cells, matches, attention = self._match(roi_feats, frames)
+        frame_feats = [self._features(frame, roi_feats.dtype) for frame in frames]
+        cells = self._aggregate(target_cells, frame_feats, matches, attention)  # (M, C)
         return cells_to_rois(cells.to(roi_feats.dtype), num_rois, height, width)
 
-    def _match_support_frames(self, roi_feats, target_cells, support_feats):
+    def similar_points(self, roi_feats: torch.Tensor, support_feats: SupportInput) -> SimilarPoints:
+        """The top-K points and frame weights :meth:`forward` uses for ``roi_feats``
+        (arguments as :meth:`forward`), without aggregating features."""
+        frames = self._checked_support(roi_feats, support_feats)
+        target_cells, matches, attention = self._match(roi_feats, frames)
+        shape = (len(matches), target_cells.shape[0], self.num_most_similar_points)
+        weights = torch.stack([w for w, _ in matches]) if matches else attention.new_zeros(shape)
+        indices = torch.stack([i for _, i in matches]) if matches else target_cells.new_zeros(shape, dtype=torch.long)
+        return SimilarPoints(weights, indices, attention)
+
+    def encode_support(self, support_frame: torch.Tensor) -> SupportEncoding:
+        """``[C, H, W]`` one support frame's features -> its :class:`SupportEncoding`.
+
+        Differentiable. It depends on the embedding's weights: reuse it only while they
+        stay fixed (inference).
+        """
+        check_rank("support_frame", support_frame, 3, "[C, H, W]")
+        check_channels("support_frame", support_frame, self.channels, dim=0)
+        projections = None
+        if self.num_attention_blocks > 0:
+            conv = self.aggregation.embed
+            # rows (o, c_out) of the 3x3 kernel: (9*C, C)
+            kernel_rows = conv.weight.permute(2, 3, 0, 1).reshape(-1, self.channels)
+            projections = (support_frame.flatten(1).t() @ kernel_rows.t()).view(-1, self.channels)  # (H*W*9, C)
+        return SupportEncoding(support_frame, normalize_support(support_frame), projections)
+
+    def _checked_support(self, roi_feats, support_feats):
+        """Validate the inputs; the support frames as a ``[T, C, H, W]`` tensor of
+        ``roi_feats``' dtype or a list of encodings."""
+        check_rank("roi_feats", roi_feats, 4, "[R, C, h, w]")
+        check_channels("roi_feats", roi_feats, self.channels)
+        if isinstance(support_feats, torch.Tensor):
+            check_rank("support_feats", support_feats, 4, "[T, C, H, W]")
+            check_channels("support_feats", support_feats, self.channels)
+            check_num_most_similar_points(self.num_most_similar_points, support_feats)
+            return support_feats.to(roi_feats.dtype)
+        for encoding in support_feats:
+            check_channels("support_feats", encoding.features, self.channels, dim=0)
+            check_num_most_similar_points(self.num_most_similar_points, encoding.features)
+            if (encoding.projections is None) != (self.num_attention_blocks == 0):
+                raise ValueError("a SupportEncoding must come from this operator's encode_support "
+                                 f"(projections {'missing' if encoding.projections is None else 'unexpected'})")
+        return list(support_feats)
+
+    @staticmethod
+    def _features(frame, dtype) -> torch.Tensor:
+        """``[C, H, W]`` features of a support frame given as a tensor or an encoding."""
+        return (frame.features if isinstance(frame, SupportEncoding) else frame).to(dtype)
+
+    def _match(self, roi_feats, frames):
+        """Steps 1-3: the target cells ``[M, C]``, per frame the top-K ``(weights, indices)``
+        ``[M, K]`` of every cell, and the ``[T+1, M, N']`` attention over the frames."""
+        target_cells = rois_to_cells(roi_feats)  # (M, C)
+        logits, matches = self._match_support_frames(roi_feats, target_cells, frames)
+        return target_cells, matches, self._attention(logits, len(matches) + 1, target_cells)
+
+    def _match_support_frames(self, roi_feats, target_cells, frames):
         """Step 1-2: per support frame, the top-K (weights, indices) ``[M, K]`` of every cell,
-        and the TAFA logits ``[M, N]`` of the target and of every frame (none when N == 0)."""
+        and the TAFA logits ``[M, N]`` of the target and of every frame (none when N == 0).
+        Raw frames are encoded one at a time."""
         target_embeds = None
         logits = []
         if self.num_attention_blocks > 0:
             target_embeds = rois_to_cells(self.aggregation.embed(roi_feats))  # (M, C)
             logits.append(attention_logits(target_embeds, target_embeds, self.num_attention_blocks, 1))
         matches: List[Tuple[torch.Tensor, torch.Tensor]] = []
-        for support_frame in support_feats:
-            weights, indices = most_similar_points(
-                target_cells, support_frame, self.num_most_similar_points, self.similarity_chunk_size
+        for frame in frames:
+            encoding = frame if isinstance(frame, SupportEncoding) else self.encode_support(frame)
+            weights, indices = most_similar_normalized_points(
+                target_cells, encoding.normalized, self.num_most_similar_points, self.similarity_chunk_size
             )
             matches.append((weights, indices))
             if target_embeds is not None:
-                logits.append(self._most_similar_logits(support_frame, weights, indices, target_embeds,
+                logits.append(self._most_similar_logits(encoding.projections, weights, indices, target_embeds,
                                                         roi_feats.shape))
         return logits, matches
 
-    def _most_similar_logits(self, support_frame, weights, indices, target_embeds, roi_shape):
+    def _most_similar_logits(self, projections, weights, indices, target_embeds, roi_shape):
         """Eq. 6 for one support frame, embedding its most similar features without forming them.
 
         Args:
-            support_frame: ``[C, H, W]``; weights, indices: ``[M, K]``, top-K of every cell.
+            projections: ``[H*W*9, C]`` the frame's :attr:`SupportEncoding.projections`.
+            weights, indices: ``[M, K]``, top-K of every cell.
             target_embeds: ``[M, C]`` the target's embedded cells.
             roi_shape: ``(R, C, h, w)``.
 
@@ -121,9 +219,6 @@ class TemporalRoIAlign(nn.Module):
         kernel_h, kernel_w = conv.kernel_size
         pad_h, pad_w = conv.padding
         offsets = kernel_h * kernel_w
-        # (W_o F)(p) for every kernel offset o and support position p, at row p*offsets + o.
-        kernel_rows = conv.weight.permute(2, 3, 0, 1).reshape(offsets * self.channels, self.channels)
-        projections = (support_frame.flatten(1).t() @ kernel_rows.t()).view(-1, self.channels)  # (H*W*9, C)
         # The conv input's zero padding: cells outside the RoI grid get weight 0.
         padding = (0, 0, pad_w, pad_w, pad_h, pad_h)
         grid_shape = (num_rois, height, width, self.num_most_similar_points)
@@ -152,8 +247,11 @@ class TemporalRoIAlign(nn.Module):
             return target_cells.new_full((num_frames, target_cells.shape[0], 1), 1.0 / num_frames, dtype=dtype)
         return torch.stack(logits).softmax(dim=0)
 
-    def _aggregate(self, target_cells, support_feats, matches, attention):
+    def _aggregate(self, target_cells, frame_feats, matches, attention):
         """Step 4: ``sum_i attention_i * X_i`` (eq. 8), each ``X_i`` gathered on the fly (eq. 4).
+
+        Args:
+            frame_feats: per support frame, its ``[C, H, W]`` features.
 
         Returns:
             ``[M, C]`` aggregated cells, accumulated in the attention's dtype (>= float32).
@@ -163,7 +261,7 @@ class TemporalRoIAlign(nn.Module):
         block_offsets = torch.arange(blocks, device=target_cells.device).view(1, blocks, 1)
         grouped_target = target_cells.unflatten(1, (blocks, -1))  # (M, N', C/N')
         aggregated = (attention[0].unsqueeze(2) * grouped_target).flatten(1)
-        for frame, (support_frame, (weights, indices)) in enumerate(zip(support_feats, matches), start=1):
+        for frame, (support_frame, (weights, indices)) in enumerate(zip(frame_feats, matches), start=1):
             # Gather rows: (position p, block n) of the frame; bags: (cell m, block n).
             block_rows = support_frame.flatten(1).t().reshape(-1, channels // blocks)  # (H*W*N', C/N')
             bag_indices = indices.unsqueeze(1) * blocks + block_offsets  # (M, N', K)

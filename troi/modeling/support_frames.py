@@ -34,6 +34,9 @@ class SupportFrames:
         proposals: per support frame, its RPN proposals (SELSA references), if computed.
         target_keys: per target frame, a hashable id of its support set (same key, same
             frames), or None; lets inference reuse work that depends on the set only.
+        encodings: per support frame, a dict in which each Temporal RoI Align operator keeps
+            the frame's encoding per level, living as long as the frame stays cached
+            (inference); None: operators encode the frames afresh (training).
     """
 
     features: List[Dict[str, torch.Tensor]]
@@ -41,6 +44,7 @@ class SupportFrames:
     image_sizes: List[Tuple[int, int]]
     proposals: Optional[List[Instances]] = None
     target_keys: Optional[List[Optional[Hashable]]] = None
+    encodings: Optional[List[dict]] = None
 
     def __post_init__(self):
         if sum(self.counts) != len(self.features) or len(self.image_sizes) != len(self.features):
@@ -57,10 +61,29 @@ class SupportFrames:
     def stacked(self, target: int, names: Sequence[str]) -> List[torch.Tensor]:
         """Per level in ``names``, target ``target``'s supports as one ``[T, C, h, w]`` tensor
         (``T >= 1``: a target's supports share its transform, hence one size)."""
+        frames = self._nonempty_frames_of(target)
+        return [torch.stack([self.features[index][name] for index in frames]) for name in names]
+
+    def temporal_inputs(self, target: int, names: Sequence[str], operator) -> list:
+        """Per level in ``names``, target ``target``'s supports as the Temporal RoI Align
+        ``operator`` takes them: :meth:`stacked`, or with :attr:`encodings` the list of the
+        frames' ``operator.encode_support(...)``, each computed once per frame and operator."""
+        if self.encodings is None:
+            return self.stacked(target, names)
+        frames = self._nonempty_frames_of(target)
+        return [[self._encoding(index, name, operator) for index in frames] for name in names]
+
+    def _encoding(self, index: int, name: str, operator):
+        memo = self.encodings[index]
+        if (operator, name) not in memo:
+            memo[operator, name] = operator.encode_support(self.features[index][name])
+        return memo[operator, name]
+
+    def _nonempty_frames_of(self, target: int) -> range:
         frames = self.frames_of(target)
         if not frames:
             raise ValueError(f"target frame {target} has no support frames")
-        return [torch.stack([self.features[index][name] for index in frames]) for name in names]
+        return frames
 
     def proposal_boxes(self, target: int) -> List[Boxes]:
         """Target ``target``'s support frames' proposal boxes, one ``Boxes`` per frame."""

@@ -6,7 +6,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from troi.data.datasets import builtin
 
 IMAGENET = ["imagenet_vid_train", "imagenet_vid_val", "imagenet_det_30cls_train"]
-YTVIS = ["ytvis_2019_train", "ytvis_2019_val", "ytvis_2021_train", "ytvis_2021_val"]
+YTVIS = ["ytvis_2019_train", "ytvis_2019_val", "ytvis_2021_train", "ytvis_2021_val", "ytvis_2019_split_train",
+         "ytvis_2019_split_holdout", "ytvis_2021_split_train", "ytvis_2021_split_holdout"]
 SYNTHETIC = ["synthetic_vid_train", "synthetic_vid_val", "synthetic_ytvis_train", "synthetic_ytvis_val"]
 
 
@@ -47,6 +48,9 @@ def test_registration_is_lazy_and_laid_out_as_documented(builtins_under):
     assert ytvis.evaluator_type == "ytvis"
     assert ytvis.json_file == str(builtins_under / "ytvis_2021/valid.json")
     assert ytvis.image_root == str(builtins_under / "ytvis_2021/valid/JPEGImages")
+    holdout = MetadataCatalog.get("ytvis_2019_split_holdout")  # datasets/split_ytvis.py's output
+    assert holdout.json_file == str(builtins_under / "ytvis_2019/split/holdout.json")
+    assert holdout.image_root == str(builtins_under / "ytvis_2019/train/JPEGImages")
     assert MetadataCatalog.get("synthetic_ytvis_val").generator_args == {
         "output_dir": str(builtins_under / "synthetic_videos/val"), "seed": 1, "num_videos": 16}
 

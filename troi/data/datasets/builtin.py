@@ -23,12 +23,18 @@ PREDEFINED_SPLITS_IMAGENET_VID = {
     "imagenet_det_30cls_train": ("ILSVRC/Data/DET", "ILSVRC/annotations/imagenet_det_30cls_train.json"),
 }
 
-# The layout of the YouTube-VIS downloads ("valid" is the unlabeled val split).
+# The layout of the YouTube-VIS downloads ("valid" is the unlabeled val split), and the
+# train/holdout split of each train json written by datasets/split_ytvis.py into
+# ytvis_<year>/split (labeled, so the holdout evaluates locally).
 PREDEFINED_SPLITS_YTVIS = {
     "ytvis_2019_train": ("ytvis_2019/train/JPEGImages", "ytvis_2019/train.json"),
     "ytvis_2019_val": ("ytvis_2019/valid/JPEGImages", "ytvis_2019/valid.json"),
     "ytvis_2021_train": ("ytvis_2021/train/JPEGImages", "ytvis_2021/train.json"),
     "ytvis_2021_val": ("ytvis_2021/valid/JPEGImages", "ytvis_2021/valid.json"),
+    "ytvis_2019_split_train": ("ytvis_2019/train/JPEGImages", "ytvis_2019/split/train.json"),
+    "ytvis_2019_split_holdout": ("ytvis_2019/train/JPEGImages", "ytvis_2019/split/holdout.json"),
+    "ytvis_2021_split_train": ("ytvis_2021/train/JPEGImages", "ytvis_2021/split/train.json"),
+    "ytvis_2021_split_holdout": ("ytvis_2021/train/JPEGImages", "ytvis_2021/split/holdout.json"),
 }
 
 SYNTHETIC_DIR = "synthetic_videos"
@@ -43,7 +49,8 @@ def register_all_imagenet_vid(root: str) -> None:
 
 
 def register_all_ytvis(root: str) -> None:
-    """YouTube-VIS 2019 and 2021, train and val (classes are read from the jsons)."""
+    """YouTube-VIS 2019 and 2021: train, val, and the train/holdout split of train (classes
+    are read from the jsons)."""
     for name, (image_root, json_file) in PREDEFINED_SPLITS_YTVIS.items():
         register_ytvis_instances(name, {}, os.path.join(root, json_file), os.path.join(root, image_root))
 

@@ -5,7 +5,9 @@ from fvcore.nn import weight_init
 
 from detectron2.layers import Conv2d, ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
-from detectron2.modeling.backbone.resnet import BasicStem, BottleneckBlock, ResNet, build_resnet_backbone
+from detectron2.modeling.backbone.resnet import ResNet, build_resnet_backbone
+
+from .tiny_resnet import build_tiny_resnet
 
 __all__ = ["DilatedC5Backbone", "build_resnet_dc5_backbone", "build_tiny_resnet_dc5_backbone"]
 
@@ -54,17 +56,5 @@ def build_resnet_dc5_backbone(cfg, input_shape):
 @BACKBONE_REGISTRY.register()
 def build_tiny_resnet_dc5_backbone(cfg, input_shape):
     """A small bottleneck ResNet (``MODEL.TINY_RESNET.*``) with a dilated res5, for CPU configs."""
-    tiny = cfg.MODEL.TINY_RESNET
-    if len(tiny.STAGE_CHANNELS) != 4 or len(tiny.BLOCKS_PER_STAGE) != 4:
-        raise ValueError("MODEL.TINY_RESNET.STAGE_CHANNELS and BLOCKS_PER_STAGE need 4 entries (res2..res5)")
-    stem = BasicStem(in_channels=input_shape.channels, out_channels=tiny.STEM_CHANNELS, norm=tiny.NORM)
-    stages, in_channels = [], tiny.STEM_CHANNELS
-    for index, (channels, num_blocks) in enumerate(zip(tiny.STAGE_CHANNELS, tiny.BLOCKS_PER_STAGE)):
-        first_stride = 2 if index in (1, 2) else 1  # res2 follows the stem's pooling; res5 is dilated
-        stages.append(ResNet.make_stage(
-            BottleneckBlock, num_blocks, in_channels=in_channels, out_channels=channels,
-            bottleneck_channels=max(channels // 4, 1), stride_per_block=[first_stride] + [1] * (num_blocks - 1),
-            norm=tiny.NORM, dilation=2 if index == 3 else 1,
-        ))
-        in_channels = channels
-    return DilatedC5Backbone(ResNet(stem, stages, out_features=["res5"]), cfg.MODEL.DC5.NECK_CHANNELS)
+    resnet = build_tiny_resnet(cfg, input_shape, dilated_res5=True, out_features=["res5"])
+    return DilatedC5Backbone(resnet, cfg.MODEL.DC5.NECK_CHANNELS)

@@ -1,3 +1,4 @@
+from .masktrack_rcnn import MaskTrackRCNN
 from .video_rcnn import VideoRCNN
 
-__all__ = ["VideoRCNN"]
+__all__ = ["MaskTrackRCNN", "VideoRCNN"]

@@ -1,7 +1,8 @@
 """GeneralizedRCNN on frame groups: a target frame and its support frames."""
 import contextlib
+import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Hashable, List, Optional, Tuple
 
 import torch
@@ -11,6 +12,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import ImageList, Instances
 from detectron2.utils.events import get_event_storage
 
+from ..reference_frames import pad_and_stack
 from ..roi_heads.temporal_roi_heads import TemporalROIHeads
 from ..support_frames import SupportFrames, crop_to_image
 
@@ -29,13 +31,31 @@ def _inference_mode(module: torch.nn.Module):
         module.train(was_training)
 
 
+def padded_size(image_size: Tuple[int, int], size_divisibility: int) -> Tuple[int, int]:
+    """``(h, w)`` of an image padded alone to ``size_divisibility`` (as ImageList pads)."""
+    if size_divisibility <= 1:
+        return tuple(image_size)
+    return tuple(math.ceil(side / size_divisibility) * size_divisibility for side in image_size)
+
+
 @dataclass
-class _SupportFrame:
-    """One support frame's cropped features, input image size and (SELSA) proposals."""
+class _Frame:
+    """One frame's backbone features, the same whichever batch computed them.
+
+    Attributes:
+        features: ``{level: [C, h, w]}`` over the frame's own padded size (as a one-image
+            batch gives them): what the frame contributes as a target frame.
+        support_features: the same cropped to the image: what target frames see of it.
+        image_size: ``(h, w)`` of its input image.
+        proposals: its RPN proposals (SELSA references), once computed.
+        encodings: what Temporal RoI Align operators derive from it (``SupportFrames.encodings``).
+    """
 
     features: Dict[str, torch.Tensor]
+    support_features: Dict[str, torch.Tensor]
     image_size: Tuple[int, int]
     proposals: Optional[Instances] = None
+    encodings: dict = field(default_factory=dict)
 
 
 @META_ARCH_REGISTRY.register()
@@ -47,14 +67,18 @@ class VideoRCNN(GeneralizedRCNN):
     * ``"image"``: ``[3, H, W]`` target frame; ``"instances"``: its GT (training);
     * ``"support_images"``: list of ``[3, H, W]`` support frames, transformed like the
       target (may be empty);
-    * ``"video_id"``, ``"support_frame_ids"`` (optional): identify the support frames, so
-      that identical frames are computed once and, at inference, reused across target
-      frames (the cache holds ``support_cache_size`` frames, least recently used out).
+    * ``"video_id"``, ``"frame_id"``, ``"support_frame_ids"`` (optional): identify the
+      target and support frames, so that identical frames are computed once and, at
+      inference, reused across target frames: a frame that is a support of many targets,
+      or both a target and a support, runs through the backbone once while cached (the
+      cache holds ``support_cache_size`` frames, least recently used out; frames
+      without ids are never cached).
 
-    The target and support frames of the whole batch go through the backbone in one
-    pass; the RPN proposes boxes on the target frames (and, for SELSA, on the support
-    frames with its test-time settings); the ROI heads (:class:`TemporalROIHeads`) see
-    the support frames' features and proposals.
+    The frames of the whole batch not cached yet go through the backbone in one pass;
+    the RPN proposes boxes on the target frames (and, for SELSA, on the support frames
+    with its test-time settings); the ROI heads (:class:`TemporalROIHeads`) see the
+    support frames' features and proposals. At inference the cached frames also keep
+    what the Temporal RoI Align operators derive from them alone.
     """
 
     @configurable
@@ -65,7 +89,7 @@ class VideoRCNN(GeneralizedRCNN):
                              f"got {type(self.roi_heads).__name__}")
         self.support_cache_size = support_cache_size
         self.support_proposals = support_proposals
-        self._support_cache: "OrderedDict[Hashable, _SupportFrame]" = OrderedDict()
+        self._frame_cache: "OrderedDict[Hashable, _Frame]" = OrderedDict()
 
     @classmethod
     def from_config(cls, cfg):
@@ -74,9 +98,14 @@ class VideoRCNN(GeneralizedRCNN):
         ret["support_proposals"] = cfg.MODEL.SELSA.SUPPORT_PROPOSALS
         return ret
 
+    @property
+    def cached_frames(self) -> int:
+        """How many frames' features the inference cache holds now."""
+        return len(self._frame_cache)
+
     def train(self, mode: bool = True):
         """Switching modes (e.g. an evaluation starting) drops the inference caches."""
-        self._support_cache.clear()
+        self._frame_cache.clear()
         return super().train(mode)
 
     def forward(self, batched_inputs: List[dict]):
@@ -110,49 +139,72 @@ class VideoRCNN(GeneralizedRCNN):
         """Backbone features of the target frames and their :class:`SupportFrames`.
 
         Returns:
-            the target frames' ImageList, their ``{level: [B, C, H, W]}`` features, and
-            the support frames (with proposals when the ROI heads use them).
+            the target frames' ImageList, their ``{level: [B, C, H, W]}`` features (each
+            frame's own, zero-padded to the largest of the batch), and the support frames
+            (with proposals when the ROI heads use them).
         """
-        keys = [self._support_keys(x) for x in batched_inputs]
-        pending = OrderedDict()  # key -> support image, for frames not computed yet
-        for x, frame_keys in zip(batched_inputs, keys):
-            for key, image in zip(frame_keys, x.get("support_images", [])):
-                if key not in pending and key not in self._support_cache:
-                    pending[key] = image
-        images = self._preprocess([x["image"] for x in batched_inputs] + list(pending.values()))
-        features = self.backbone(images.tensor)
-        num_targets = len(batched_inputs)
-        target_images = ImageList(images.tensor[:num_targets], images.image_sizes[:num_targets])
-        target_features = {name: level[:num_targets] for name, level in features.items()}
-        strides = {name: shape.stride for name, shape in self.backbone.output_shape().items()}
-        computed = {}
-        for index, key in enumerate(pending, start=num_targets):
-            frame_features = {name: level[index] for name, level in features.items()}
-            computed[key] = _SupportFrame(crop_to_image(frame_features, strides, images.image_sizes[index]),
-                                          images.image_sizes[index])
-        return target_images, target_features, self._support_frames(keys, computed)
+        target_keys = [self._frame_key(x, x.get("frame_id"), x["image"]) for x in batched_inputs]
+        support_keys = [self._support_keys(x) for x in batched_inputs]
+        target_images = self._preprocess([x["image"] for x in batched_inputs])
+        frames = self._frames(batched_inputs, target_keys, support_keys, target_images)
+        target_features = {name: pad_and_stack([frames[key].features[name] for key in target_keys])
+                           for name in self.backbone.output_shape()}
+        return target_images, target_features, self._support_frames(support_keys, frames)
 
-    def _support_frames(self, keys, computed) -> SupportFrames:
-        """Assemble :class:`SupportFrames` from newly computed and cached frames."""
-        frames = {key: self._support_cache.get(key) or computed[key] for frame_keys in keys for key in frame_keys}
-        if self.roi_heads.uses_support_proposals:
-            self._add_proposals([frame for frame in frames.values() if frame.proposals is None])
+    def _frames(self, batched_inputs, target_keys, support_keys, target_images) -> Dict[Hashable, _Frame]:
+        """Every frame of the batch by key: those cached, the others computed in one backbone
+        pass. At inference, all of them are then the most recently used of the cache."""
+        pending = OrderedDict()  # key -> normalized [3, h, w] image of frames not computed yet
+        for key, (height, width), image in zip(target_keys, target_images.image_sizes, target_images.tensor):
+            if key not in self._frame_cache and key not in pending:
+                pending[key] = image[:, :height, :width]
+        for x, frame_keys in zip(batched_inputs, support_keys):
+            for key, image in zip(frame_keys, x.get("support_images", [])):
+                if key not in self._frame_cache and key not in pending:
+                    pending[key] = self._normalize(image)
+        keys = list(OrderedDict.fromkeys(target_keys + [key for frame_keys in support_keys for key in frame_keys]))
+        frames = {key: self._frame_cache[key] for key in keys if key in self._frame_cache}
+        frames.update(self._compute_frames(pending))
         if not self.training:
-            for key, frame in frames.items():
-                self._support_cache[key] = frame
-                self._support_cache.move_to_end(key)
-            while len(self._support_cache) > self.support_cache_size:
-                self._support_cache.popitem(last=False)
+            for key in keys:
+                if key[0] != "anonymous":
+                    self._frame_cache[key] = frames[key]
+                    self._frame_cache.move_to_end(key)
+            while len(self._frame_cache) > self.support_cache_size:
+                self._frame_cache.popitem(last=False)
+        return frames
+
+    def _compute_frames(self, pending: "OrderedDict[Hashable, torch.Tensor]") -> Dict[Hashable, _Frame]:
+        """:class:`_Frame` of each normalized ``[3, h, w]`` image of ``pending``, in one pass."""
+        if not pending:
+            return {}
+        divisibility = self.backbone.size_divisibility
+        images = ImageList.from_tensors(list(pending.values()), divisibility)
+        features = self.backbone(images.tensor)
+        strides = {name: shape.stride for name, shape in self.backbone.output_shape().items()}
+        frames = {}
+        for index, (key, image_size) in enumerate(zip(pending, images.image_sizes)):
+            own = crop_to_image({name: level[index] for name, level in features.items()}, strides,
+                                padded_size(image_size, divisibility))
+            frames[key] = _Frame(own, crop_to_image(own, strides, image_size), image_size)
+        return frames
+
+    def _support_frames(self, keys, frames: Dict[Hashable, _Frame]) -> SupportFrames:
+        """Assemble the :class:`SupportFrames` of support ``keys`` (per target frame)."""
+        if self.roi_heads.uses_support_proposals:
+            unique = {key: frames[key] for frame_keys in keys for key in frame_keys}
+            self._add_proposals([frame for frame in unique.values() if frame.proposals is None])
         ordered = [frames[key] for frame_keys in keys for key in frame_keys]
         return SupportFrames(
-            features=[frame.features for frame in ordered],
+            features=[frame.support_features for frame in ordered],
             counts=[len(frame_keys) for frame_keys in keys],
             image_sizes=[frame.image_size for frame in ordered],
             proposals=[frame.proposals for frame in ordered] if self.roi_heads.uses_support_proposals else None,
             target_keys=None if self.training else [tuple(frame_keys) for frame_keys in keys],
+            encodings=None if self.training else [frame.encodings for frame in ordered],
         )
 
-    def _add_proposals(self, frames: List[_SupportFrame]):
+    def _add_proposals(self, frames: List[_Frame]):
         """Give ``frames`` the RPN's top ``support_proposals`` proposals, with its test-time
         settings (also in training, as the reference), one RPN call per image size."""
         by_size = OrderedDict()
@@ -160,7 +212,8 @@ class VideoRCNN(GeneralizedRCNN):
             by_size.setdefault(frame.image_size, []).append(frame)
         with _inference_mode(self.proposal_generator):
             for size, group in by_size.items():
-                features = {name: torch.stack([frame.features[name] for frame in group]) for name in group[0].features}
+                features = {name: torch.stack([frame.support_features[name] for frame in group])
+                            for name in group[0].support_features}
                 # The RPN reads only the ImageList's image_sizes.
                 sized = ImageList(torch.empty(0, device=self.device), [size] * len(group))
                 proposals, _ = self.proposal_generator(sized, features, None)
@@ -168,22 +221,31 @@ class VideoRCNN(GeneralizedRCNN):
                     frame.proposals = frame_proposals[: self.support_proposals]
 
     def _support_keys(self, x: dict) -> List[Hashable]:
-        """Cache keys of one input's support frames.
+        """Keys of one input's support frames (see :meth:`_frame_key`)."""
+        supports = x.get("support_images", [])
+        frame_ids = x.get("support_frame_ids")
+        if frame_ids is None:
+            return [self._frame_key(x, None, image) for image in supports]
+        if len(frame_ids) != len(supports):
+            raise ValueError(f"{len(frame_ids)} support_frame_ids for {len(supports)} support_images")
+        return [self._frame_key(x, frame_id, image) for frame_id, image in zip(frame_ids, supports)]
+
+    def _frame_key(self, x: dict, frame_id: Optional[Hashable], image: torch.Tensor) -> Hashable:
+        """Cache key of a frame (target or support) of input ``x``.
 
         Frames are known to be identical when they have the same frame id in the same
         video: within one input (one transform), and at inference (deterministic test
-        transforms) across inputs too. Without ids, every support frame is its own key.
+        transforms) across inputs too. A frame without ids is its own key, never cached.
         """
-        supports = x.get("support_images", [])
-        frame_ids = x.get("support_frame_ids")
-        if frame_ids is None or "video_id" not in x:
-            return [("anonymous", id(image)) for image in supports]
-        if len(frame_ids) != len(supports):
-            raise ValueError(f"{len(frame_ids)} support_frame_ids for {len(supports)} support_images")
+        if frame_id is None or "video_id" not in x:
+            return ("anonymous", id(image))
         scope = ("video", x["video_id"]) if not self.training else ("input", id(x))
-        return [(scope, frame_id, tuple(image.shape)) for frame_id, image in zip(frame_ids, supports)]
+        return (scope, frame_id, tuple(image.shape))
+
+    def _normalize(self, image: torch.Tensor) -> torch.Tensor:
+        """``[3, H, W]`` input image -> normalized on the model's device."""
+        return (image.to(self.device) - self.pixel_mean) / self.pixel_std
 
     def _preprocess(self, images: List[torch.Tensor]) -> ImageList:
         """Normalize, pad and batch images (as :meth:`GeneralizedRCNN.preprocess_image`)."""
-        images = [(image.to(self.device) - self.pixel_mean) / self.pixel_std for image in images]
-        return ImageList.from_tensors(images, self.backbone.size_divisibility)
+        return ImageList.from_tensors([self._normalize(image) for image in images], self.backbone.size_divisibility)

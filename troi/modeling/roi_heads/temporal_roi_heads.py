@@ -6,10 +6,10 @@ import torch
 
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
-from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads, select_foreground_proposals
 from detectron2.structures import Boxes, Instances
 
-from ..poolers import TemporalROIPooler, temporal_roi_align_from_config
+from ..poolers import TemporalROIPooler, branch_pooler_from_config
 from ..support_frames import SupportFrames
 from .selsa_box_head import SelsaBoxHead
 
@@ -20,11 +20,12 @@ __all__ = ["TemporalROIHeads"]
 class TemporalROIHeads(StandardROIHeads):
     """StandardROIHeads that also take the target frames' :class:`SupportFrames`.
 
-    - ``MODEL.TROI.ENABLED``: the box pooler is a :class:`TemporalROIPooler`, so target
-      proposals get Temporal RoI Aligned features.
+    - ``MODEL.TROI.ENABLED``: the box pooler (and, with ``MODEL.MASK_ON``, the mask pooler)
+      is a :class:`TemporalROIPooler`, so target proposals (detections) get Temporal RoI
+      Aligned features; ``MODEL.TROI.BRANCHES`` picks the branches ("box", "mask").
     - ``MODEL.SELSA.ENABLED``: the box head is a :class:`SelsaBoxHead` whose references are
       the support frames' proposals (plain RoI Align).
-    Both off: exactly StandardROIHeads. Mask and keypoint heads are unchanged.
+    Both off: exactly StandardROIHeads. The keypoint head is unchanged.
 
     Args:
         reference_cache_size: at inference, SELSA references of this many support sets
@@ -41,22 +42,28 @@ class TemporalROIHeads(StandardROIHeads):
     @classmethod
     def _init_box_head(cls, cfg, input_shape):
         ret = super()._init_box_head(cfg, input_shape)
-        in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
-        channels = input_shape[in_features[0]].channels
+        channels = input_shape[cfg.MODEL.ROI_HEADS.IN_FEATURES[0]].channels
         resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
-        if cfg.MODEL.TROI.ENABLED:
-            ret["box_pooler"] = TemporalROIPooler(
-                output_size=resolution,
-                scales=tuple(1.0 / input_shape[name].stride for name in in_features),
-                sampling_ratio=cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO,
-                pooler_type=cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE,
-                temporal_roi_align=temporal_roi_align_from_config(cfg, channels),
-            )
+        ret["box_pooler"] = branch_pooler_from_config(
+            cfg, "box", input_shape, output_size=resolution,
+            sampling_ratio=cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO, pooler_type=cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE,
+        )
         if cfg.MODEL.SELSA.ENABLED:
             if cfg.MODEL.ROI_BOX_HEAD.NAME not in ("FastRCNNConvFCHead", "SelsaBoxHead"):
                 raise ValueError("MODEL.SELSA.ENABLED extends FastRCNNConvFCHead; got MODEL.ROI_BOX_HEAD.NAME="
                                  f"{cfg.MODEL.ROI_BOX_HEAD.NAME!r}")
             ret["box_head"] = SelsaBoxHead(cfg, ShapeSpec(channels=channels, height=resolution, width=resolution))
+        return ret
+
+    @classmethod
+    def _init_mask_head(cls, cfg, input_shape):
+        ret = super()._init_mask_head(cfg, input_shape)
+        if ret.get("mask_pooler") is not None:
+            ret["mask_pooler"] = branch_pooler_from_config(
+                cfg, "mask", input_shape, output_size=cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION,
+                sampling_ratio=cfg.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO,
+                pooler_type=cfg.MODEL.ROI_MASK_HEAD.POOLER_TYPE,
+            )
         return ret
 
     @property
@@ -73,11 +80,41 @@ class TemporalROIHeads(StandardROIHeads):
                 raise ValueError("TemporalROIHeads needs 'targets' in training")
             proposals = self.label_and_sample_proposals(proposals, targets)
             losses = self._forward_box(features, proposals, support)
-            losses.update(self._forward_mask(features, proposals))
+            losses.update(self._forward_mask(features, proposals, support))
             losses.update(self._forward_keypoint(features, proposals))
             return proposals, losses
         instances = self._forward_box(features, proposals, support)
-        return self.forward_with_given_boxes(features, instances), {}
+        return self.forward_with_given_boxes(features, instances, support), {}
+
+    def forward_with_given_boxes(self, features: Dict[str, torch.Tensor], instances: List[Instances],
+                                 support: Optional[SupportFrames] = None) -> List[Instances]:
+        """As :meth:`StandardROIHeads.forward_with_given_boxes`, the mask features drawing on
+        ``support``."""
+        assert not self.training
+        instances = self._forward_mask(features, instances, support)
+        return self._forward_keypoint(features, instances)
+
+    def _forward_mask(self, features, instances, support: Optional[SupportFrames] = None):
+        """As :meth:`StandardROIHeads._forward_mask`, with Temporal RoI Aligned features when
+        the mask pooler is a :class:`TemporalROIPooler`."""
+        if not self.mask_on or not isinstance(self.mask_pooler, TemporalROIPooler) or support is None:
+            return super()._forward_mask(features, instances)
+        if self.training:
+            instances, _ = select_foreground_proposals(instances, self.num_classes)
+        boxes = [x.proposal_boxes if self.training else x.pred_boxes for x in instances]
+        return self.mask_head(self.pool(self.mask_pooler, self.mask_in_features, features, boxes, support), instances)
+
+    def pool(self, pooler, in_features: List[str], features: Dict[str, torch.Tensor], boxes: List[Boxes],
+             support: Optional[SupportFrames]) -> torch.Tensor:
+        """``[sum R_i, C, S, S]`` RoI features of ``boxes`` (per image) from ``features``
+        (``{level: [B, C, H, W]}``): Temporal RoI Aligned to each image's support frames when
+        ``pooler`` is a :class:`TemporalROIPooler` and ``support`` is given, else RoI Align."""
+        level_features = [features[name] for name in in_features]
+        if not isinstance(pooler, TemporalROIPooler) or support is None:
+            return pooler(level_features, boxes)
+        per_image = [support.temporal_inputs(i, in_features, pooler.temporal_roi_align) if support.counts[i] else None
+                     for i in range(len(boxes))]
+        return pooler(level_features, boxes, per_image)
 
     def _forward_box(self, features, proposals, support: Optional[SupportFrames] = None):
         """As :meth:`StandardROIHeads._forward_box`, the box features drawing on ``support``."""
@@ -96,14 +133,8 @@ class TemporalROIHeads(StandardROIHeads):
 
     def _box_features(self, features, proposals, support):
         """``[sum R_i, C_box]`` features of the target proposals after the box head."""
-        level_features = [features[name] for name in self.box_in_features]
         boxes = [p.proposal_boxes for p in proposals]
-        if isinstance(self.box_pooler, TemporalROIPooler) and support is not None:
-            per_image = [support.stacked(i, self.box_in_features) if support.counts[i] else None
-                         for i in range(len(boxes))]
-            box_features = self.box_pooler(level_features, boxes, per_image)
-        else:
-            box_features = self.box_pooler(level_features, boxes)
+        box_features = self.pool(self.box_pooler, self.box_in_features, features, boxes, support)
         if not self.uses_support_proposals or support is None:
             return self.box_head(box_features)
         references = [self._references_of(support, i, box_features) for i in range(len(boxes))]

@@ -1,0 +1,103 @@
+"""MaskTrack R-CNN on frame groups: Mask R-CNN + a track branch, trained on (target,
+reference) frame pairs, tracking at inference."""
+from typing import Hashable, List, Optional
+
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+from detectron2.structures import Instances
+from detectron2.utils.events import get_event_storage
+
+from ..reference_frames import reference_frames_of
+from ..roi_heads.masktrack_roi_heads import MaskTrackROIHeads
+from ..tracker import MatchWeights, Tracker
+from .video_rcnn import VideoRCNN
+
+__all__ = ["MaskTrackRCNN"]
+
+
+@META_ARCH_REGISTRY.register()
+class MaskTrackRCNN(VideoRCNN):
+    """:class:`VideoRCNN` with :class:`MaskTrackROIHeads`, for video instance segmentation.
+
+    Training inputs are :class:`VideoRCNN`'s plus ``"reference_instances"``: the GT (with
+    ``gt_ids``) of a reference frame of the same video, which is the input's first support
+    frame (``VISFrameGroupDatasetMapper``): the backbone runs once for it, and with Temporal
+    RoI Align on it is also one of the target's support frames.
+
+    At inference, frames must come video by video, in order (``VideoInferenceSampler``):
+    a :class:`Tracker` links the detections of the frames of one video, and starts afresh
+    with each new ``"video_id"`` (an input without one is a video of its own). Each output
+    ``"instances"`` has ``pred_boxes``, ``scores``, ``pred_classes``, ``pred_masks`` and
+    ``track_ids`` (long, unique within the video).
+
+    Args:
+        match_weights, max_unseen_frames: of the :class:`Tracker`.
+        **kwargs: :class:`VideoRCNN` arguments.
+    """
+
+    @configurable
+    def __init__(self, *, match_weights: MatchWeights, max_unseen_frames: int, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(self.roi_heads, MaskTrackROIHeads):
+            raise ValueError(f"MaskTrackRCNN needs MODEL.ROI_HEADS.NAME = 'MaskTrackROIHeads' (or a subclass), "
+                             f"got {type(self.roi_heads).__name__}")
+        self.match_weights = match_weights
+        self.max_unseen_frames = max_unseen_frames
+        self._tracker: Optional[Tracker] = None
+        self._tracked_video: Optional[Hashable] = None
+
+    @classmethod
+    def from_config(cls, cfg):
+        ret = super().from_config(cfg)
+        tracker = cfg.MODEL.TRACKER
+        ret["match_weights"] = MatchWeights(score=tracker.SCORE_WEIGHT, iou=tracker.IOU_WEIGHT,
+                                            same_class=tracker.CLASS_WEIGHT)
+        ret["max_unseen_frames"] = tracker.MAX_UNSEEN_FRAMES
+        return ret
+
+    def train(self, mode: bool = True):
+        """Switching modes (e.g. an evaluation starting) also ends the current track set."""
+        self._tracker, self._tracked_video = None, None
+        return super().train(mode)
+
+    def forward(self, batched_inputs: List[dict]):
+        """Training losses (``loss_track`` included); in eval mode, :meth:`inference`."""
+        if not self.training:
+            return self.inference(batched_inputs)
+        missing = [index for index, x in enumerate(batched_inputs) if "reference_instances" not in x]
+        if missing:
+            raise ValueError(f"MaskTrackRCNN training inputs {missing} have no 'reference_instances'; map them "
+                             "with VISFrameGroupDatasetMapper (MODEL.TRACK_HEAD.ENABLED = True)")
+        images, features, support = self.frame_group_features(batched_inputs)
+        gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
+        strides = {name: shape.stride for name, shape in self.backbone.output_shape().items()}
+        references = reference_frames_of(features, images.image_sizes, strides, support,
+                                         [x["reference_instances"].to(self.device) for x in batched_inputs])
+        proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
+        _, detector_losses = self.roi_heads(images, features, proposals, gt_instances, support=support,
+                                            references=references)
+        if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
+            self.visualize_training(batched_inputs, proposals)
+        return {**detector_losses, **proposal_losses}
+
+    def inference(self, batched_inputs: List[dict], detected_instances: Optional[List[Instances]] = None,
+                  do_postprocess: bool = True):
+        """:meth:`VideoRCNN.inference`, then each frame's detections get their ``track_ids``."""
+        results = super().inference(batched_inputs, detected_instances, do_postprocess=False)
+        for x, instances in zip(batched_inputs, results):
+            embeddings = instances.track_embeddings
+            instances.remove("track_embeddings")
+            tracker = self._tracker_for(x)
+            instances.track_ids = tracker.update(instances.pred_boxes.tensor, instances.scores,
+                                                 instances.pred_classes, embeddings)
+        if do_postprocess:
+            return GeneralizedRCNN._postprocess(results, batched_inputs, [r.image_size for r in results])
+        return results
+
+    def _tracker_for(self, x: dict) -> Tracker:
+        """The tracker of ``x``'s video: the current one, or a new one for a new video."""
+        video = x.get("video_id")
+        if video is None or self._tracker is None or video != self._tracked_video:
+            self._tracker = Tracker(self.match_weights, self.max_unseen_frames)
+            self._tracked_video = video
+        return self._tracker
