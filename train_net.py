@@ -17,6 +17,8 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 from troi import add_troi_config
 from troi.compat import launch
 from troi.data import build_frame_group_test_loader, build_frame_group_train_loader
@@ -57,6 +59,8 @@ def setup(args):
     cfg.merge_from_list(args.opts)
     cfg.freeze()
     default_setup(cfg, args)
+    # default_setup logs "detectron2" and "fvcore"; the evaluators' tables log to "troi".
+    setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="troi", abbrev_name="troi")
     return cfg
 
 

@@ -252,6 +252,32 @@ def test_blurred_objects_stay_visible_as_blobs_of_their_mean_colour(videos):
             assert np.linalg.norm(centre - mean_colour[annotation["instance_id"]]) < 35
 
 
+def _chroma(pixels):
+    """Median over pixels ``[..., 3]`` of max - min channel: 0 for grey."""
+    return float(np.median(pixels.max(axis=-1) - pixels.min(axis=-1)))
+
+
+def test_objects_are_saturated_on_near_grey_backgrounds_also_when_blurred(videos):
+    """What tells objects apart from the background (and from each other) survives blur:
+    their hue. Backgrounds and occluders are near grey."""
+    _, coco, images, frames = videos
+    objects, backgrounds = [], []
+    boxes = defaultdict(list)
+    for annotation in coco["annotations"]:
+        boxes[annotation["image_id"]].append(annotation["bbox"])
+        image = images[annotation["image_id"]]
+        if image["degradation"] in BLURS:
+            x, y, w, h = annotation["bbox"]
+            objects.append(_chroma(frames[image["id"]][y + h // 3:y + h - h // 3, x + w // 3:x + w - w // 3]))
+    for image_id, image in images.items():
+        outside = np.ones((image["height"], image["width"]), dtype=bool)
+        for x, y, w, h in boxes[image_id]:
+            outside[max(y - 8, 0):y + h + 8, max(x - 8, 0):x + w + 8] = False
+        backgrounds.append(_chroma(frames[image_id][outside]))
+    assert len(objects) > 30
+    assert np.percentile(objects, 5) > 2 * np.percentile(backgrounds, 95)
+
+
 def test_colour_and_size_do_not_predict_the_class(videos):
     """Leave-one-out nearest class mean on (mean colour, box size) of every object: near chance."""
     _, coco, images, frames = videos
