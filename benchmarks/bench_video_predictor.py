@@ -32,7 +32,7 @@ def build_predictor(args) -> VideoPredictor:
     add_troi_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(["MODEL.WEIGHTS", args.weights, "MODEL.DEVICE", args.device,
-                         "INPUT.SUPPORT_FRAMES.TEST.NUM", args.support_frames])
+                         "INPUT.SUPPORT_FRAMES.TEST.NUM", args.support_frames, *args.opts])
     cfg.freeze()
     torch.manual_seed(0)  # random weights, when none are given, are the same in every run
     return VideoPredictor(cfg)
@@ -108,13 +108,14 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per pass (the fastest counts)")
+    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER, help="config KEY VALUE pairs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not os.path.exists(args.video) and "synthetic_videos" in args.video:
         DatasetCatalog.get("synthetic_vid_val")  # generates the synthetic videos on first use
     frames = VideoFrames(list(VideoFrames(args.video))[: args.frames])
     predictor = build_predictor(args)
-    result = {"config": os.path.relpath(args.config_file, ROOT), "weights": args.weights or "random",
+    result = {"config": os.path.relpath(args.config_file, ROOT), "opts": args.opts, "weights": args.weights or "random",
               "frames": len(frames), "support_frames": args.support_frames, "threads": args.threads,
               "device": args.device}
     for mode in args.modes:

@@ -6,12 +6,16 @@ Mode ``gain`` (default) generates synthetic videos from ``--seed`` (train and va
 disjoint), trains the single-frame, TRoI, SELSA and SELSA+TRoI synthetic configs with the
 same seed, schedule and budget, evaluates each on val, and writes::
 
-    {"single_frame": {"AP50", "AP50_degraded", "AP50_clean", "step_seconds", "peak_memory_mb"},
+    {"single_frame": {"AP50", "AP50_degraded", "AP50_clean", "step_seconds", "peak_memory_mb",
+                      "AP50_class_agnostic", "AP50_degraded_class_agnostic", "AP50_clean_class_agnostic"},
      "troi": {...}, "selsa": {...}, "selsa_troi": {...},
      "troi_vs_single_frame": {"step_time_ratio", "peak_memory_ratio"}, "seed", "seconds"}
 
 (AP in percent; ``step_seconds``: median training iteration time; ``peak_memory_mb``: the
-peak resident memory of the process that trained it, before its evaluation).
+peak resident memory of the process that trained it, before its evaluation; ``seconds``:
+its training and evaluation;
+``*_class_agnostic``: the same detections and ground truth with all classes merged, which
+separates finding an object from naming its class).
 
 Mode ``ablations`` trains TRoI with K in {1, 2, 4, 6} (N = 4; paper Table 3) and N in
 {0 (averaging), 1, 4, 8} (K = 2; Table 4; N = 0 vs 4 is Table 1's "MS RoI Align +
@@ -89,6 +93,7 @@ def _worker(job: dict):
 
     from troi.data.datasets import register_synthetic_videos
 
+    started = time.time()
     torch.set_num_threads(job["threads"])
     # This process was spawned; its data-loader workers fork from it, as under train_net.py
     # (a spawned worker would unpickle detectron2 before troi's compat shims).
@@ -138,6 +143,7 @@ def _worker(job: dict):
     print(f"[synthetic_gain] {job['label']}: evaluating on {cfg.DATASETS.TEST[0]}", file=sys.stderr, flush=True)
     metrics = Trainer.test(cfg, model)["bbox"]
     result.update({key: metrics[key] for key in REPORTED_METRICS})
+    result["seconds"] = time.time() - started  # training and evaluation
     result["job_key"] = job["key"]
     with open(job["result_file"], "w") as f:
         json.dump(result, f)
@@ -188,10 +194,31 @@ def run_job(job: dict) -> dict:
         return json.load(f)
 
 
+def class_agnostic_metrics(job: dict) -> dict:
+    """AP50 (all, degraded, clean frames) of the job's val detections with every class
+    merged into one: how well the model finds the objects, whatever their class."""
+    from troi.evaluation import evaluate_vid
+
+    _, _, val_name = dataset_names(job["seed"])
+    with open(os.path.join(job["data_dir"], "val", "coco_vid.json")) as f:
+        ground_truth = json.load(f)
+    ground_truth["categories"] = [{"id": 1, "name": "object"}]
+    for annotation in ground_truth.get("annotations", []):
+        annotation["category_id"] = 1
+    with open(os.path.join(job["output_dir"], "inference", val_name, "vid_detections.json")) as f:
+        detections = [dict(detection, category_id=1) for detection in json.load(f)]
+    with tempfile.TemporaryDirectory() as folder:
+        gt_path = os.path.join(folder, "class_agnostic_gt.json")
+        with open(gt_path, "w") as f:
+            json.dump(ground_truth, f)
+        metrics = evaluate_vid(gt_path, detections)
+    return {f"{key}_class_agnostic": metrics[key] for key in REPORTED_METRICS}
+
+
 def run_gain(args) -> dict:
-    results = {name: run_job(make_job(args, name, config)) for name, config in CONFIGS.items()}
-    results = {name: {key: value for key, value in result.items() if key != "job_key"}
-               for name, result in results.items()}
+    jobs = {name: make_job(args, name, config) for name, config in CONFIGS.items()}
+    results = {name: {**{key: value for key, value in run_job(job).items() if key != "job_key"},
+                      **class_agnostic_metrics(job)} for name, job in jobs.items()}
     single, troi = results["single_frame"], results["troi"]
     results["troi_vs_single_frame"] = {
         "step_time_ratio": troi["step_seconds"] / single["step_seconds"],
