@@ -276,22 +276,10 @@ def plot_ablations(results: dict, path: str):
     axes[0].legend(loc="lower right")
     figure.suptitle(f"Synthetic videos, seed {results['seed']}")
     figure.tight_layout()
-    _write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=110))
+    from troi.engine import atomic_file
 
-
-def _write_atomically(path: str, write):
-    """``write(temporary_path)``, then rename onto ``path``: never a half-written file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.splitext(path)[1])
-    os.close(handle)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with atomic_file(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=110)
 
 
 def main():
@@ -314,7 +302,10 @@ def main():
     results = run_gain(args) if args.mode == "gain" else run_ablations(args)
     results["seed"] = args.seed
     results["seconds"] = time.time() - start
-    _write_atomically(args.output, lambda temporary: Path(temporary).write_text(json.dumps(results, indent=1)))
+    from troi.engine import atomic_file
+
+    with atomic_file(args.output) as temporary:
+        Path(temporary).write_text(json.dumps(results, indent=1))
     if args.plot:
         plot_ablations(results, args.plot)
     print(json.dumps(results))

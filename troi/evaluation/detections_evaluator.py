@@ -2,30 +2,21 @@
 detections each rank collects, gathered for one evaluation on the main process."""
 import itertools
 import json
-import os
-import tempfile
 from typing import Dict, List, Optional
 
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from ..engine.atomic_outputs import atomic_file
+
 __all__ = ["DetectionsEvaluator", "write_json_atomically"]
 
 
 def write_json_atomically(data, path: str):
-    """Write ``data`` to ``path`` through a temporary file in the same folder and
-    ``os.replace``, so that ``path`` is never left half written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".tmp_", suffix=".json", delete=False) as temporary:
-        try:
-            json.dump(data, temporary)
-            os.chmod(temporary.name, 0o644)  # a temporary file is created private (0600)
-        except BaseException:
-            os.unlink(temporary.name)
-            raise
-    os.replace(temporary.name, path)
+    """Write ``data`` as json to ``path``, which is never left half written."""
+    with atomic_file(path) as temporary, open(temporary, "w") as f:
+        json.dump(data, f)
 
 
 class DetectionsEvaluator(DatasetEvaluator):

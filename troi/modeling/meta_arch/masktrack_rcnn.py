@@ -35,12 +35,11 @@ class MaskTrackRCNN(VideoRCNN):
         **kwargs: :class:`VideoRCNN` arguments.
     """
 
+    required_roi_heads = MaskTrackROIHeads
+
     @configurable
     def __init__(self, *, match_weights: MatchWeights, max_unseen_frames: int, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(self.roi_heads, MaskTrackROIHeads):
-            raise ValueError(f"MaskTrackRCNN needs MODEL.ROI_HEADS.NAME = 'MaskTrackROIHeads' (or a subclass), "
-                             f"got {type(self.roi_heads).__name__}")
         self.match_weights = match_weights
         self.max_unseen_frames = max_unseen_frames
         self._tracker: Optional[Tracker] = None

@@ -81,12 +81,15 @@ class VideoRCNN(GeneralizedRCNN):
     what the Temporal RoI Align operators derive from them alone.
     """
 
+    required_roi_heads = TemporalROIHeads  # subclasses name their own
+
     @configurable
     def __init__(self, *, support_cache_size: int, support_proposals: int, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(self.roi_heads, TemporalROIHeads):
-            raise ValueError(f"VideoRCNN needs MODEL.ROI_HEADS.NAME = 'TemporalROIHeads' (or a subclass), "
-                             f"got {type(self.roi_heads).__name__}")
+        required = self.required_roi_heads
+        if not isinstance(self.roi_heads, required):
+            raise ValueError(f"{type(self).__name__} needs MODEL.ROI_HEADS.NAME = '{required.__name__}' "
+                             f"(or a subclass), got {type(self.roi_heads).__name__}")
         self.support_cache_size = support_cache_size
         self.support_proposals = support_proposals
         self._frame_cache: "OrderedDict[Hashable, _Frame]" = OrderedDict()
