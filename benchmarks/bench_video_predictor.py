@@ -65,7 +65,8 @@ def naive_pass(predictor: VideoPredictor, frames: VideoFrames, mode: str) -> dic
 def compare(cached, naive) -> dict:
     """Per frame, each cached detection against the naive detection of its class nearest to
     it (detections with near-equal scores may swap places): the largest box and score
-    differences, and how many frames have other detection counts."""
+    differences, how many frames have other detection counts, and the cached detections
+    per frame (0 would make the comparison empty)."""
     score_diff, box_diff, differing = 0.0, 0.0, 0
     for a, b in zip(cached, naive):
         differing += len(a) != len(b)
@@ -76,7 +77,8 @@ def compare(cached, naive) -> dict:
         nearest, match = distance.min(dim=1)
         box_diff = max(box_diff, nearest.max().item())
         score_diff = max(score_diff, (a.scores - b.scores[match]).abs().max().item())
-    return {"max_box_diff": box_diff, "max_score_diff": score_diff, "frames_with_other_counts": differing}
+    return {"max_box_diff": box_diff, "max_score_diff": score_diff, "frames_with_other_counts": differing,
+            "detections_per_frame": sum(map(len, cached)) / max(len(cached), 1)}
 
 
 def bench_mode(predictor, frames, mode: str, repeats: int) -> dict:
@@ -100,8 +102,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config-file", default=os.path.join(ROOT, "configs/synthetic/troi_tiny_dc5.yaml"))
     parser.add_argument("--weights", default="", help="model weights (default: random, seeded)")
-    parser.add_argument("--video", default=os.path.join(ROOT, "datasets/synthetic_videos/val/frames/video_00001"),
-                        help="a video file or folder of frames (default: a synthetic validation video)")
+    parser.add_argument("--video", default=os.path.join(ROOT, "datasets/synthetic_videos/val/frames/video_00004"),
+                        help="a video file or folder of frames (default: a 30-frame synthetic validation video)")
     parser.add_argument("--frames", type=int, default=30, help="the video's first N frames")
     parser.add_argument("--support-frames", type=int, default=14, help="T")
     parser.add_argument("--modes", nargs="+", default=["offline", "streaming"])
