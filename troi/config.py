@@ -35,11 +35,24 @@ def add_troi_config(cfg):
     # Reference proposals per support frame: the top ones of the RPN run with its test-time
     # settings (PRE/POST_NMS_TOPK_TEST), in training too.
     cfg.MODEL.SELSA.SUPPORT_PROPOSALS = 300
+    # How the reference proposals' features pass the box head's FCs. False: plain FC + ReLU
+    # (mmtracking's SelsaBBoxHead, the reference: False). True: also aggregated over
+    # themselves after each FC, as the target proposals are (the original MXNet SELSA).
+    cfg.MODEL.SELSA.AGGREGATE_REFERENCES = False
 
     # --- Backbones ---------------------------------------------------------------------
     cfg.MODEL.DC5 = CN()
     # Channels of the 3x3 conv + ReLU neck on the dilated res5 (2048 -> 512 in the reference).
     cfg.MODEL.DC5.NECK_CHANNELS = 512
+    # Input images are zero-padded (after normalization) to a multiple of this; the padding
+    # feeds the backbone, so it changes the features near the bottom/right border
+    # (reference: 16, mmdet's Pad size_divisor).
+    cfg.MODEL.DC5.SIZE_DIVISIBILITY = 16
+    # BatchNorm layers of the backbone keep and use their running statistics in training
+    # too, while their scale and shift still train (mmdet's norm_eval=True with a trainable
+    # BN; the reference: True, with MODEL.RESNETS.NORM "BN"). Stages frozen by FREEZE_AT are
+    # FrozenBN either way.
+    cfg.MODEL.BACKBONE.FREEZE_BN_STATS = False
     # Tiny dilated ResNet for CPU configs (detectron2 forbids dilation on R18/R34).
     cfg.MODEL.TINY_RESNET = CN()
     cfg.MODEL.TINY_RESNET.STEM_CHANNELS = 16
@@ -56,9 +69,12 @@ def add_troi_config(cfg):
     cfg.MODEL.TRACK_HEAD.ENABLED = False
     # Name of the embedding head in ROI_TRACK_HEAD_REGISTRY.
     cfg.MODEL.TRACK_HEAD.NAME = "TrackEmbeddingHead"
-    # FC layers of the embedding head (ReLU between them, none after the last).
+    # FC layers of the embedding head (ReLU between them).
     cfg.MODEL.TRACK_HEAD.NUM_FC = 2
     cfg.MODEL.TRACK_HEAD.FC_DIM = 1024  # width of each FC: the embedding dimension D
+    # A ReLU after the last FC too, so embeddings are >= 0 (mmtracking's RoIEmbedHead, the
+    # reference: True). False lets embeddings and their dot products take any sign.
+    cfg.MODEL.TRACK_HEAD.RELU_AFTER_LAST_FC = False
     # The track branch's RoI pooler (the box pooler's settings in the reference): output
     # size, sampling points per bin (0: adaptive) and type.
     cfg.MODEL.TRACK_HEAD.POOLER_RESOLUTION = 7
@@ -85,18 +101,35 @@ def add_troi_config(cfg):
     #   "stride": NUM frames at target +- k*STRIDE, k = 1, 2, ... (half before, half after);
     #   "consecutive": "stride" with STRIDE = 1;
     #   "random": NUM frames drawn at random within +-FRAME_RANGE, half on each side.
-    # Indices beyond the first/last frame are clamped: those supports are copies of it.
+    # BEYOND_ENDS says what happens to positions before the first or after the last frame:
+    #   "clamp": they become that first/last frame (copies of it);
+    #   "drop": there are none: "random" draws only among the frames inside the video (a side
+    #           with no frame gives no support; mmtracking's "bilateral_uniform", the
+    #           reference's train setting), "stride"/"consecutive" leave them out.
+    # INCLUDE_TARGET: the target frame is also its own last support frame (mmtracking's
+    # test: the 14 uniform frames plus the current one; the reference: True at test, False
+    # in training). A one-frame video or still image is supported by copies of itself.
     cfg.INPUT.SUPPORT_FRAMES = CN()
     cfg.INPUT.SUPPORT_FRAMES.TRAIN = CN()
     cfg.INPUT.SUPPORT_FRAMES.TRAIN.NUM = 2
     cfg.INPUT.SUPPORT_FRAMES.TRAIN.METHOD = "random"
     cfg.INPUT.SUPPORT_FRAMES.TRAIN.FRAME_RANGE = 9
     cfg.INPUT.SUPPORT_FRAMES.TRAIN.STRIDE = 1
+    cfg.INPUT.SUPPORT_FRAMES.TRAIN.BEYOND_ENDS = "clamp"
+    cfg.INPUT.SUPPORT_FRAMES.TRAIN.INCLUDE_TARGET = False
     cfg.INPUT.SUPPORT_FRAMES.TEST = CN()
     cfg.INPUT.SUPPORT_FRAMES.TEST.NUM = 14
     cfg.INPUT.SUPPORT_FRAMES.TEST.METHOD = "uniform"
     cfg.INPUT.SUPPORT_FRAMES.TEST.FRAME_RANGE = 7
     cfg.INPUT.SUPPORT_FRAMES.TEST.STRIDE = 1
+    cfg.INPUT.SUPPORT_FRAMES.TEST.BEYOND_ENDS = "clamp"
+    cfg.INPUT.SUPPORT_FRAMES.TEST.INCLUDE_TARGET = False
+
+    # --- Resizing ------------------------------------------------------------------------
+    # How ResizeShortestEdge resamples images: "PIL" (detectron2's bilinear) or "cv2"
+    # (mmcv's imresize: cv2.INTER_LINEAR without antialiasing, output size rounded as mmcv
+    # does; the reference: "cv2").
+    cfg.INPUT.RESIZE_BACKEND = "PIL"
 
     # --- Reference frame (track head training, MODEL.TRACK_HEAD.ENABLED) -----------------
     # Drawn uniformly within +-FRAME_RANGE frames of the target (never the target itself,

@@ -31,10 +31,10 @@ def frame_id_of(image_tensor):
     return (int(image_tensor.max()) - 5) // 10
 
 
-def make_mapper(dicts, is_train, method="uniform", num=3, augmentations=()):
+def make_mapper(dicts, is_train, method="uniform", num=3, augmentations=(), **kwargs):
     return FrameGroupDatasetMapper(
         is_train, videos=VideoIndex(dicts), num_support_frames=num, sampling_method=method, frame_range=2,
-        stride=1, augmentations=list(augmentations), image_format="BGR",
+        stride=1, augmentations=list(augmentations), image_format="BGR", **kwargs,
     )
 
 
@@ -44,6 +44,17 @@ def test_support_frames_follow_the_sampling_method(tmp_path):
     assert out["support_frame_ids"] == [0, 2, 4, 6]
     assert [frame_id_of(image) for image in out["support_images"]] == [0, 2, 4, 6]
     assert frame_id_of(out["image"]) == 5 and "annotations" not in out and "instances" not in out
+
+
+def test_the_reference_rules_include_the_target_and_drop_past_the_ends(tmp_path):
+    dicts = write_video(tmp_path, 1, 7)
+    out = make_mapper(dicts, is_train=False, method="uniform", num=4, include_target=True)(dicts[5])
+    assert out["support_frame_ids"] == [0, 2, 4, 6, 5]
+    assert [frame_id_of(image) for image in out["support_images"]] == [0, 2, 4, 6, 5]
+    out = make_mapper(dicts, is_train=True, method="random", num=2, beyond_ends="drop")(dicts[0])
+    assert len(out["support_frame_ids"]) == 1 and out["support_frame_ids"][0] in (1, 2)
+    with pytest.raises(ValueError, match="BEYOND_ENDS='mirror'"):
+        make_mapper(dicts, is_train=True, beyond_ends="mirror")
 
 
 def test_one_augmentation_is_applied_to_target_and_supports(tmp_path):

@@ -100,3 +100,33 @@ def test_reference_position_is_near_the_target_and_never_the_target():
     assert reference_frame_position(0, 1, 100, rng) == 0  # a one-frame video: the target itself
     with pytest.raises(ValueError, match="range must be >= 1"):
         reference_frame_position(0, 5, 0, rng)
+
+
+def test_drop_samples_only_frames_inside_the_video_as_the_reference_trainer():
+    """mmtracking's bilateral_uniform: each side draws among its in-video frames within
+    the range, never the target; at the first frame there is no left support."""
+    rng = np.random.default_rng(0)
+    seen_left = set()
+    for _ in range(300):
+        positions = sample_support_frames("random", 3, 100, 2, frame_range=9, rng=rng, beyond_ends="drop")
+        assert len(positions) == 2 and positions[0] in (0, 1, 2) and 4 <= positions[1] <= 12
+        seen_left.add(positions[0])
+    assert seen_left == {0, 1, 2}  # uniform over the 3 frames, where clamping favours frame 0
+    assert sample_support_frames("random", 0, 100, 2, frame_range=9, rng=rng, beyond_ends="drop")[0] > 0
+    assert len(sample_support_frames("random", 0, 100, 2, frame_range=9, rng=rng, beyond_ends="drop")) == 1
+    assert sample_support_frames("random", 0, 2, 4, frame_range=9, rng=rng, beyond_ends="drop") == [1]
+    assert strided_support_frames(1, 30, 4, 2, beyond_ends="drop") == [3, 5]
+
+
+def test_a_one_frame_video_is_its_own_support_whatever_the_ends_rule():
+    rng = np.random.default_rng(0)
+    assert sample_support_frames("random", 0, 1, 2, frame_range=9, rng=rng, beyond_ends="drop") == [0, 0]
+    assert sample_support_frames("stride", 0, 1, 2, stride=3, beyond_ends="drop") == [0, 0]
+
+
+def test_include_target_appends_the_target_last():
+    assert sample_support_frames("uniform", 5, 12, 14, include_target=True) == [0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 8, 9,
+                                                                                10, 11, 5]
+    assert sample_support_frames("uniform", 5, 12, 0, include_target=True) == [5]
+    with pytest.raises(ValueError, match="unknown beyond_ends 'wrap'"):
+        sample_support_frames("uniform", 0, 12, 2, beyond_ends="wrap")

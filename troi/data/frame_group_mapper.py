@@ -12,7 +12,8 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import Instances
 
-from .sampling import SAMPLING_METHODS, sample_support_frames
+from .sampling import BEYOND_ENDS, SAMPLING_METHODS, sample_support_frames
+from .transforms import build_resize
 from .video_index import VideoIndex
 
 __all__ = ["FrameGroupDatasetMapper"]
@@ -26,7 +27,8 @@ class FrameGroupDatasetMapper(DatasetMapper):
     """:class:`DatasetMapper` whose output also holds the target frame's support frames.
 
     The augmentation is sampled once, on the target frame, and the same transforms are
-    applied to every support frame. Output: DatasetMapper's dict (``image``, and
+    applied to every support frame; the resize resamples as ``INPUT.RESIZE_BACKEND`` says.
+    Output: DatasetMapper's dict (``image``, and
     ``instances`` with ``gt_ids`` from the annotations' ``instance_id`` in training) plus
 
     * ``support_images``: list of ``[3, H, W]`` tensors, same size as ``image``;
@@ -34,23 +36,28 @@ class FrameGroupDatasetMapper(DatasetMapper):
 
     Args:
         videos: every frame of every video (support frames need not be targets).
-        num_support_frames, sampling_method, frame_range, stride: as
-            ``INPUT.SUPPORT_FRAMES.{TRAIN,TEST}`` (see :func:`sample_support_frames`).
+        num_support_frames, sampling_method, frame_range, stride, beyond_ends, include_target:
+            as ``INPUT.SUPPORT_FRAMES.{TRAIN,TEST}`` (see :func:`sample_support_frames`).
         **kwargs: :class:`DatasetMapper` arguments.
     """
 
     @configurable
     def __init__(self, is_train: bool, *, videos: VideoIndex, num_support_frames: int, sampling_method: str,
-                 frame_range: int, stride: int, **kwargs):
+                 frame_range: int, stride: int, beyond_ends: str = "clamp", include_target: bool = False,
+                 **kwargs):
         super().__init__(is_train, **kwargs)
         if sampling_method not in SAMPLING_METHODS:
             raise ValueError(f"unknown support frame sampling method {sampling_method!r}; "
                              f"choose one of {SAMPLING_METHODS}")
+        if beyond_ends not in BEYOND_ENDS:
+            raise ValueError(f"INPUT.SUPPORT_FRAMES.*.BEYOND_ENDS={beyond_ends!r}: choose one of {BEYOND_ENDS}")
         self.videos = videos
         self.num_support_frames = num_support_frames
         self.sampling_method = sampling_method
         self.frame_range = frame_range
         self.stride = stride
+        self.beyond_ends = beyond_ends
+        self.include_target = include_target
         # At test time the same support frames recur for many targets: keep a few decoded.
         self._decoded: "OrderedDict[str, np.ndarray]" = OrderedDict()
         self._decoded_capacity = 0 if is_train else 2 * num_support_frames + 2
@@ -58,9 +65,12 @@ class FrameGroupDatasetMapper(DatasetMapper):
     @classmethod
     def from_config(cls, cfg, is_train: bool = True, *, videos: VideoIndex):
         ret = super().from_config(cfg, is_train)
+        ret["augmentations"] = [build_resize(cfg, is_train) if isinstance(augmentation, T.ResizeShortestEdge)
+                                else augmentation for augmentation in ret["augmentations"]]
         support = cfg.INPUT.SUPPORT_FRAMES.TRAIN if is_train else cfg.INPUT.SUPPORT_FRAMES.TEST
         ret.update(videos=videos, num_support_frames=support.NUM, sampling_method=support.METHOD,
-                   frame_range=support.FRAME_RANGE, stride=support.STRIDE)
+                   frame_range=support.FRAME_RANGE, stride=support.STRIDE, beyond_ends=support.BEYOND_ENDS,
+                   include_target=support.INCLUDE_TARGET)
         return ret
 
     def __call__(self, dataset_dict: dict) -> dict:
@@ -87,7 +97,8 @@ class FrameGroupDatasetMapper(DatasetMapper):
         rng = np.random.default_rng(np.random.randint(2**31)) if self.sampling_method == "random" else None
         positions = sample_support_frames(
             self.sampling_method, self.videos.position(dataset_dict), len(frames), self.num_support_frames,
-            frame_range=self.frame_range, stride=self.stride, rng=rng,
+            frame_range=self.frame_range, stride=self.stride, rng=rng, beyond_ends=self.beyond_ends,
+            include_target=self.include_target,
         )
         return [frames[position] for position in positions]
 

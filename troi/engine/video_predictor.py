@@ -14,6 +14,7 @@ from detectron2.engine import DefaultPredictor
 from detectron2.structures import Instances
 
 from ..data.sampling import past_support_frames, sample_support_frames
+from ..data.transforms import build_resize
 from .similar_points import ProposalSimilarPoints, similar_points
 from .video_frames import VideoFrames
 
@@ -89,6 +90,10 @@ class VideoPredictor(DefaultPredictor):
       in a ring buffer; each frame's backbone runs when it arrives, and it later serves
       as a support. Needs no video length: the frames may come from a live source.
 
+    With ``cfg.INPUT.SUPPORT_FRAMES.TEST.INCLUDE_TARGET`` the current frame is also its own
+    last support frame, in either mode (computed once all the same). Frames are resized as
+    ``cfg.INPUT.RESIZE_BACKEND`` says.
+
     Either way memory is bounded whatever the video's length: the predictor sets the
     model's cache (``VideoRCNN.support_cache_size``, least recently used out) to ``T + 1``
     frames, the supports and the current frame, which is all either mode needs.
@@ -96,8 +101,10 @@ class VideoPredictor(DefaultPredictor):
 
     def __init__(self, cfg):
         super().__init__(cfg)
+        self.aug = build_resize(cfg, is_train=False)
         support = cfg.INPUT.SUPPORT_FRAMES.TEST
         self.num_support_frames = support.NUM
+        self.include_target = support.INCLUDE_TARGET
         self.stride = support.STRIDE
         self.model.support_cache_size = self.num_support_frames + 1
         self.stats = VideoStats()
@@ -179,7 +186,11 @@ class VideoPredictor(DefaultPredictor):
 
     def _inputs(self, video_id, index: int, image: np.ndarray, tensor: torch.Tensor, support_ids: List[int],
                 support_images: List[torch.Tensor]) -> dict:
+        """The model input of frame ``index`` (``tensor``), with the target itself appended
+        to its supports when :attr:`include_target`."""
         height, width = image.shape[:2]
+        if self.include_target:
+            support_ids, support_images = list(support_ids) + [index], list(support_images) + [tensor]
         return {"image": tensor, "height": height, "width": width, "video_id": video_id, "frame_id": index,
                 "support_images": support_images, "support_frame_ids": list(support_ids)}
 

@@ -26,3 +26,10 @@ def test_resnet_dc5_dilates_res5():
     cfg.MODEL.RESNETS.RES5_DILATION = 1
     with pytest.raises(ValueError, match="needs MODEL.RESNETS.RES5_DILATION = 2"):
         build_backbone(cfg)
+
+
+def test_inputs_are_padded_to_the_size_divisibility():
+    cfg = tiny_video_cfg()
+    assert build_backbone(cfg).size_divisibility == 16  # as the reference pads (mmdet's Pad)
+    cfg.MODEL.DC5.SIZE_DIVISIBILITY = 0
+    assert build_backbone(cfg).size_divisibility == 0

@@ -22,12 +22,15 @@ def test_without_references_it_is_a_fast_rcnn_head():
     assert torch.equal(selsa(x), plain(x))
 
 
-def test_aggregation_written_out():
-    selsa = head()
+@pytest.mark.parametrize("aggregate_references", [False, True])
+def test_aggregation_written_out(aggregate_references):
+    """The reference's path (mmtracking): references pass the FCs plainly; the original
+    SELSA's: they are aggregated over themselves too."""
+    selsa = head(aggregate_references=aggregate_references)
     x, ref = torch.randn(3, 4, 3, 3, dtype=torch.float64), torch.randn(6, 4, 3, 3, dtype=torch.float64)
     agg1, agg2 = selsa.aggregators["fc1"], selsa.aggregators["fc2"]
     x1, r1 = selsa.fc1(x.flatten(1)), selsa.fc1(ref.flatten(1))
-    x1, r1 = torch.relu(x1 + agg1(x1, r1)), torch.relu(r1 + agg1(r1, r1))
+    x1, r1 = torch.relu(x1 + agg1(x1, r1)), torch.relu(r1 + agg1(r1, r1) if aggregate_references else r1)
     x2, r2 = selsa.fc2(x1), selsa.fc2(r1)
     expected = torch.relu(x2 + agg2(x2, r2))
     references = selsa.reference_features(ref, [6])

@@ -61,3 +61,8 @@ def test_embedding_head_has_no_relu_after_its_last_fc():
     assert (embeddings < 0).any()  # the first FC is ReLU'd, the last one is not
     with pytest.raises(ValueError, match="NUM_FC >= 1"):
         TrackEmbeddingHead(ShapeSpec(channels=4, height=7, width=7), fc_dims=[])
+
+
+def test_embedding_head_with_the_reference_relu_after_its_last_fc():
+    head = TrackEmbeddingHead(ShapeSpec(channels=4, height=7, width=7), fc_dims=[16, 8], relu_after_last_fc=True)
+    assert (head(torch.randn(6, 4, 7, 7) * 100) >= 0).all()

@@ -20,10 +20,14 @@ class DilatedC5Backbone(Backbone):
     Args:
         resnet: a :class:`ResNet` whose ``res5`` has stride 16 (dilated).
         neck_channels: output channels of the neck.
+        size_divisibility: input images are zero-padded to a multiple of it (0: not padded).
     """
 
-    def __init__(self, resnet: ResNet, neck_channels: int):
+    def __init__(self, resnet: ResNet, neck_channels: int, size_divisibility: int = 16):
         super().__init__()
+        if size_divisibility < 0:
+            raise ValueError(f"size_divisibility must be >= 0, got {size_divisibility}")
+        self._size_divisibility = size_divisibility
         res5 = resnet.output_shape()["res5"]
         if res5.stride != 16:
             raise ValueError(f"res5 must have stride 16 (dilated, DC5), got stride {res5.stride}")
@@ -38,6 +42,10 @@ class DilatedC5Backbone(Backbone):
         """``[N, 3, H, W]`` images -> ``{"dc5": [N, neck_channels, H/16, W/16]}``."""
         return {DC5_FEATURE: self.neck(self.resnet(x)["res5"])}
 
+    @property
+    def size_divisibility(self) -> int:
+        return self._size_divisibility
+
     def output_shape(self):
         return {DC5_FEATURE: ShapeSpec(channels=self._out_feature_channels[DC5_FEATURE], stride=16)}
 
@@ -50,11 +58,12 @@ def build_resnet_dc5_backbone(cfg, input_shape):
                          f"got {cfg.MODEL.RESNETS.RES5_DILATION}")
     if "res5" not in cfg.MODEL.RESNETS.OUT_FEATURES:
         raise ValueError(f"MODEL.RESNETS.OUT_FEATURES must contain 'res5', got {cfg.MODEL.RESNETS.OUT_FEATURES}")
-    return DilatedC5Backbone(build_resnet_backbone(cfg, input_shape), cfg.MODEL.DC5.NECK_CHANNELS)
+    return DilatedC5Backbone(build_resnet_backbone(cfg, input_shape), cfg.MODEL.DC5.NECK_CHANNELS,
+                             cfg.MODEL.DC5.SIZE_DIVISIBILITY)
 
 
 @BACKBONE_REGISTRY.register()
 def build_tiny_resnet_dc5_backbone(cfg, input_shape):
     """A small bottleneck ResNet (``MODEL.TINY_RESNET.*``) with a dilated res5, for CPU configs."""
     resnet = build_tiny_resnet(cfg, input_shape, dilated_res5=True, out_features=["res5"])
-    return DilatedC5Backbone(resnet, cfg.MODEL.DC5.NECK_CHANNELS)
+    return DilatedC5Backbone(resnet, cfg.MODEL.DC5.NECK_CHANNELS, cfg.MODEL.DC5.SIZE_DIVISIBILITY)

@@ -12,6 +12,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import ImageList, Instances
 from detectron2.utils.events import get_event_storage
 
+from ..backbone.frozen_stats_bn import freeze_bn_stats
 from ..reference_frames import pad_and_stack
 from ..roi_heads.temporal_roi_heads import TemporalROIHeads
 from ..support_frames import SupportFrames, crop_to_image
@@ -97,6 +98,8 @@ class VideoRCNN(GeneralizedRCNN):
     @classmethod
     def from_config(cls, cfg):
         ret = super().from_config(cfg)
+        if cfg.MODEL.BACKBONE.FREEZE_BN_STATS:
+            ret["backbone"] = freeze_bn_stats(ret["backbone"])
         ret["support_cache_size"] = 2 * cfg.INPUT.SUPPORT_FRAMES.TEST.NUM + 2
         ret["support_proposals"] = cfg.MODEL.SELSA.SUPPORT_PROPOSALS
         return ret

@@ -28,19 +28,22 @@ class SelsaBoxHead(FastRCNNConvFCHead):
 
     After such an FC and before its ReLU, the target proposals' features become
     ``x + agg(x, ref_x)``, where ``ref_x`` are the support proposals' features passed
-    through the same layers (and aggregated over themselves in the same way).
-    Without references it is exactly a FastRCNNConvFCHead.
+    through the same layers: plainly (FC + ReLU, as mmtracking), or, with
+    ``aggregate_references``, aggregated over themselves in the same way (the original
+    MXNet SELSA). Without references it is exactly a FastRCNNConvFCHead.
 
     Args:
         num_attention_blocks: heads of each aggregator.
         aggregate_after_fc: 1-based FC indices followed by an aggregator; empty = all.
+        aggregate_references: see above.
         Other arguments: as :class:`FastRCNNConvFCHead`.
     """
 
     @configurable
     def __init__(self, input_shape, *, conv_dims, fc_dims, conv_norm="", num_attention_blocks: int = 16,
-                 aggregate_after_fc: Sequence[int] = ()):
+                 aggregate_after_fc: Sequence[int] = (), aggregate_references: bool = False):
         super().__init__(input_shape, conv_dims=conv_dims, fc_dims=fc_dims, conv_norm=conv_norm)
+        self.aggregate_references = aggregate_references
         indices = list(aggregate_after_fc) or list(range(1, len(fc_dims) + 1))
         if not fc_dims or any(not 1 <= index <= len(fc_dims) for index in indices):
             raise ValueError(f"aggregate_after_fc={list(aggregate_after_fc)} must index the {len(fc_dims)} FC layers")
@@ -53,6 +56,7 @@ class SelsaBoxHead(FastRCNNConvFCHead):
         ret = super().from_config(cfg, input_shape)
         ret["num_attention_blocks"] = cfg.MODEL.SELSA.NUM_ATTENTION_BLOCKS
         ret["aggregate_after_fc"] = list(cfg.MODEL.SELSA.AGGREGATE_AFTER_FC)
+        ret["aggregate_references"] = cfg.MODEL.SELSA.AGGREGATE_REFERENCES
         return ret
 
     def _layers(self):
@@ -79,7 +83,9 @@ class SelsaBoxHead(FastRCNNConvFCHead):
                 references.append(ref_x)
                 if name == last:
                     break
-                ref_x = aggregate_per_image(self.aggregators[name], ref_x, ref_x, refs_per_image, refs_per_image)
+                if self.aggregate_references:
+                    ref_x = aggregate_per_image(self.aggregators[name], ref_x, ref_x, refs_per_image,
+                                                refs_per_image)
             else:
                 ref_x = layer(ref_x)
         return references

@@ -60,8 +60,9 @@ def track_match_loss(logits: List[torch.Tensor], labels: List[torch.Tensor]) -> 
 
 @ROI_TRACK_HEAD_REGISTRY.register()
 class TrackEmbeddingHead(nn.Module):
-    """Flattened RoI features through FC layers: ReLU after each but the last (MaskTrack
-    R-CNN's 2 x 1024), so embeddings may be negative and their dot products any real.
+    """Flattened RoI features through FC layers (MaskTrack R-CNN's 2 x 1024) with a ReLU
+    after each but the last, so embeddings may be negative and their dot products any real;
+    or, with ``relu_after_last_fc`` (as mmtracking), after the last too.
 
     Weights start at ``N(0, 0.01^2)``, biases at 0: the initial match logits are then small,
     where a variance-preserving init makes them as large as the embedding width and the
@@ -70,11 +71,13 @@ class TrackEmbeddingHead(nn.Module):
     Args:
         input_shape: of the pooled RoI features.
         fc_dims: output width of each FC layer (at least one).
+        relu_after_last_fc: see above.
     """
 
     @configurable
-    def __init__(self, input_shape: ShapeSpec, *, fc_dims: List[int]):
+    def __init__(self, input_shape: ShapeSpec, *, fc_dims: List[int], relu_after_last_fc: bool = False):
         super().__init__()
+        self.relu_after_last_fc = relu_after_last_fc
         if not fc_dims:
             raise ValueError("TrackEmbeddingHead needs at least one FC layer (MODEL.TRACK_HEAD.NUM_FC >= 1)")
         in_dim = input_shape.channels * (input_shape.height or 1) * (input_shape.width or 1)
@@ -89,14 +92,16 @@ class TrackEmbeddingHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, input_shape):
-        return {"input_shape": input_shape, "fc_dims": [cfg.MODEL.TRACK_HEAD.FC_DIM] * cfg.MODEL.TRACK_HEAD.NUM_FC}
+        head = cfg.MODEL.TRACK_HEAD
+        return {"input_shape": input_shape, "fc_dims": [head.FC_DIM] * head.NUM_FC,
+                "relu_after_last_fc": head.RELU_AFTER_LAST_FC}
 
     def forward(self, roi_features: torch.Tensor) -> torch.Tensor:
         """``[R, C, S, S]`` -> ``[R, D]``."""
         x = roi_features.flatten(1)
         for index, fc in enumerate(self.fcs):
             x = fc(x)
-            if index < len(self.fcs) - 1:
+            if index < len(self.fcs) - 1 or self.relu_after_last_fc:
                 x = F.relu(x)
         return x
 

@@ -1,0 +1,109 @@
+"""Converted mmtracking checkpoints give mmtracking's own detections (tests/fixtures/mmtracking).
+
+(a) from mmtracking's preprocessed input tensors, through the model built from the
+converted config; (b) end to end: ``tools/convert_mmtracking_checkpoint.py`` then
+``VideoPredictor`` over the case's raw frames. See ``mmtracking_cases`` for the matching.
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+
+from troi import add_troi_config
+from troi.engine import VideoPredictor
+
+from .mmtracking_cases import CASES, Case, as_rows, compare
+
+TOOL = Path(__file__).parents[2] / "tools" / "convert_mmtracking_checkpoint.py"
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """Per case: the converted (checkpoint, config) written by the conversion tool."""
+    folder = tmp_path_factory.mktemp("mmtracking")
+    paths = {}
+    for name in CASES:
+        weights, config = folder / f"{name}.pkl", folder / f"{name}.yaml"
+        subprocess.run([sys.executable, str(TOOL), str(Case.load(name).path / "checkpoint.pth"), str(weights),
+                        "--config-out", str(config)], check=True, capture_output=True)
+        paths[name] = (weights, config)
+    return paths
+
+
+def load_cfg(config: Path, *opts):
+    cfg = get_cfg()
+    add_troi_config(cfg)
+    cfg.merge_from_file(str(config))
+    cfg.merge_from_list(["MODEL.DEVICE", "cpu", *opts])
+    return cfg
+
+
+def check(comparisons, case: Case, troi_on: bool):
+    """SELSA: every reference detection matched. SELSA + TRoI: at least 95 of 100 per frame
+    and 96% overall (rounding decides a few; see mmtracking_cases)."""
+    total = sum(len(case.detections(frame)) for frame in range(case.num_frames))
+    for frame, comparison in enumerate(comparisons):
+        wanted = len(case.detections(frame)) - (5 if troi_on else 0)
+        assert comparison.matched >= wanted, f"{case.name} frame {frame}: {comparison}"
+    assert sum(c.matched for c in comparisons) >= (0.96 if troi_on else 1.0) * total
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_detections_from_the_reference_input_tensors(converted, name):
+    case = Case.load(name)
+    weights, config = converted[name]
+    # The inputs are normalised already: the model's own normalisation is the identity.
+    cfg = load_cfg(config, "MODEL.PIXEL_MEAN", [0.0, 0.0, 0.0], "MODEL.PIXEL_STD", [1.0, 1.0, 1.0])
+    assert cfg.MODEL.WEIGHTS == str(weights)
+    model = build_model(cfg).eval()
+    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    target_proposals = []
+    model.proposal_generator.register_forward_hook(lambda module, inputs, output: target_proposals.append(output[0]))
+    height, width = case.original_size
+    comparisons = []
+    for frame in range(case.num_frames):
+        # Supports as mmtracking's test feeds them: the 14 uniform frames, then the target.
+        supports = case.support_ids + [frame]
+        inputs = {"image": case.input_tensor(frame), "height": height, "width": width, "video_id": name,
+                  "frame_id": frame, "support_images": [case.input_tensor(i) for i in supports],
+                  "support_frame_ids": supports}
+        with torch.no_grad():
+            instances = model([inputs])[0]["instances"]
+        # The RPN, run last on the target frame, gives the reference's 300 proposals.
+        proposals, reference = target_proposals[-1][0], case.outputs[f"proposals_f{frame}"]
+        np.testing.assert_allclose(proposals.proposal_boxes.tensor.numpy(), reference[:, :4], atol=1e-3, rtol=0)
+        np.testing.assert_allclose(proposals.objectness_logits.sigmoid().numpy(), reference[:, 4], atol=1e-6, rtol=0)
+        comparison = compare(as_rows(instances), case.detections(frame), box_tolerance=1e-3, score_tolerance=1e-4)
+        comparisons.append(comparison)
+    check(comparisons, case, troi_on=cfg.MODEL.TROI.ENABLED)
+    assert max(c.max_box_difference for c in comparisons) <= 1e-3
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_video_predictor_on_the_raw_frames_gives_the_reference_detections(converted, name):
+    case = Case.load(name)
+    weights, config = converted[name]
+    cfg = load_cfg(config, "MODEL.WEIGHTS", str(weights))
+    predictor = VideoPredictor(cfg)
+    frames_bgr = [np.ascontiguousarray(frame[:, :, ::-1]) for frame in case.frames_rgb]
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD))
+    comparisons = []
+    for prediction in predictor(frames_bgr, mode="offline", progress=False):
+        frame = prediction.index
+        # The 14 uniform supports, then the frame itself, as mmtracking's test feeds them.
+        assert prediction.inputs["support_frame_ids"] == case.support_ids + [frame]
+        # cv2 resizing and RGB normalisation give the reference's input tensor bit for bit.
+        normalized = (prediction.inputs["image"].float() - mean) / std
+        assert torch.equal(normalized, case.input_tensor(frame))
+        comparisons.append(compare(as_rows(prediction.instances), case.detections(frame), box_tolerance=1e-2,
+                                   score_tolerance=1e-4))
+    assert len(comparisons) == case.num_frames
+    assert predictor.stats.backbone_calls == case.num_frames  # each frame's backbone once
+    check(comparisons, case, troi_on=cfg.MODEL.TROI.ENABLED)
