@@ -58,3 +58,20 @@ def test_clear_errors():
         module(torch.randn(3, 8), torch.randn(1, 3, 8))
     with pytest.raises(ValueError, match="x has 6 channels"):
         module(torch.randn(3, 6), torch.randn(3, 8))
+
+
+def test_a_non_finite_reference_is_an_error():
+    module = SelsaAggregator(8, 2)
+    ref_x = torch.randn(5, 8)
+    ref_x[3, 1] = float("nan")  # before: every key's output NaN
+    with pytest.raises(FloatingPointError, match="reference proposal features ref_x holds 1 non-finite"):
+        module(torch.randn(3, 8), ref_x)
+    with pytest.raises(FloatingPointError, match="key proposal features x"):
+        module(torch.full((2, 8), float("inf")), torch.randn(5, 8))
+
+
+def test_half_precision_inputs_into_a_float32_module():
+    module = SelsaAggregator(16, 4)
+    x, ref_x = torch.randn(5, 16).half(), torch.randn(7, 16).half()
+    out = module(x, ref_x)
+    assert out.dtype == torch.float16 and torch.allclose(out.float(), module(x.float(), ref_x.float()), atol=1e-2)

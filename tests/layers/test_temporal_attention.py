@@ -63,3 +63,11 @@ def test_clear_errors():
         module(torch.randn(2, 8, 7, 7), torch.randn(1, 3, 8, 7, 7))
     with pytest.raises(ValueError, match="target_roi_feats has 6 channels"):
         module(torch.randn(2, 6, 7, 7), torch.randn(1, 2, 6, 7, 7))
+
+
+def test_half_precision_inputs_into_a_float32_module():
+    module = TemporalAttentionalFeatureAggregation(8, 4)
+    target, support = torch.randn(2, 8, 3, 3).bfloat16(), torch.randn(3, 2, 8, 3, 3).bfloat16()
+    out = module(target, support)
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), module(target.float(), support.float()), atol=0.05, rtol=0.02)

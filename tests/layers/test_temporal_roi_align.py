@@ -163,3 +163,46 @@ def test_similar_points_without_support_frames():
     found = TemporalRoIAlign(8, 2, 4).similar_points(torch.randn(1, 8, 2, 2), torch.randn(0, 8, 4, 4))
     assert found.weights.shape == found.indices.shape == (0, 4, 2)
     assert torch.equal(found.attention, torch.ones(1, 4, 4))
+
+
+def test_a_non_finite_support_position_is_an_error_naming_the_frame():
+    operator = TemporalRoIAlign(8, 2, 4)
+    roi, support = torch.randn(3, 8, 7, 7), torch.randn(3, 8, 5, 6)
+    support[1, 2, 3, 4] = float("nan")  # before: every output cell NaN
+    with pytest.raises(FloatingPointError, match=r"support frame 1 of 3 holds 1 non-finite value\(s\)"):
+        operator(roi, support)
+    with pytest.raises(FloatingPointError, match="a support frame holds 1 non-finite"):
+        operator.encode_support(support[1])
+    support[1, 2, 3, 4] = float("inf")
+    with pytest.raises(FloatingPointError):
+        operator(roi, support)
+    roi[0, 0, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="roi_feats holds 1 non-finite"):
+        operator(roi, support[:1])
+
+
+def test_an_encoding_from_other_weights_is_rejected():
+    operator = TemporalRoIAlign(8, 2, 4)
+    frame, roi = torch.randn(8, 5, 5), torch.randn(1, 8, 3, 3)
+    twin = TemporalRoIAlign(8, 2, 4)
+    twin.load_state_dict(operator.state_dict())  # the same values, another module: before, accepted silently
+    with pytest.raises(ValueError, match="with its current weights"):
+        operator(roi, [twin.encode_support(frame)])
+    encoding = operator.encode_support(frame)
+    operator(roi, [encoding])  # its own, unchanged: fine
+    with torch.no_grad():
+        operator.aggregation.embed.weight.add_(0.1)  # e.g. an optimizer step
+    with pytest.raises(ValueError, match="before these weights changed"):
+        operator(roi, [encoding])
+    averaging = TemporalRoIAlign(8, 2, 0)  # nothing depends on weights: any N = 0 encoding serves
+    averaging(roi, [TemporalRoIAlign(8, 2, 0).encode_support(frame)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_into_a_float32_operator(dtype):
+    operator = TemporalRoIAlign(8, 2, 4)
+    roi, support = torch.randn(3, 8, 7, 7), torch.randn(2, 8, 5, 6)
+    out = operator(roi.to(dtype), support.to(dtype))  # before: a raw dtype mismatch error
+    expected = operator(roi.to(dtype).float(), support.to(dtype).float())
+    assert out.dtype == dtype and torch.allclose(out.float(), expected, atol=0.05, rtol=0.02)
+    assert operator.encode_support(support[0].to(dtype)).features.dtype == torch.float32

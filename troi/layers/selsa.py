@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from .shapes import check_channels, check_rank, similarity_dtype
+from .shapes import check_channels, check_finite, check_rank, compute_dtype, similarity_dtype
 
 __all__ = ["SelsaAggregator"]
 
@@ -46,13 +46,22 @@ class SelsaAggregator(nn.Module):
             ref_x: ``[M, C]`` reference proposal features (may include the keys).
 
         Returns:
-            ``[N, C]`` aggregated features. With ``M == 0`` the attention sum is empty,
-            so the result is ``fc(0)``: the output projection's bias.
+            ``[N, C]`` aggregated features, in ``x``'s dtype (computed in the module's, see
+            :func:`compute_dtype`). With ``M == 0`` the attention sum is empty, so the result
+            is ``fc(0)``: the output projection's bias.
+
+        Raises:
+            FloatingPointError: ``x`` or ``ref_x`` holds NaN or inf (one such reference
+                would make every key's output NaN).
         """
         check_rank("x", x, 2, "[N, C]")
         check_rank("ref_x", ref_x, 2, "[M, C]")
         check_channels("x", x, self.in_channels)
         check_channels("ref_x", ref_x, self.in_channels)
+        check_finite("the SELSA key proposal features x", x)
+        check_finite("the SELSA reference proposal features ref_x", ref_x)
+        input_dtype = x.dtype
+        x, ref_x = x.to(compute_dtype(self, x)), ref_x.to(compute_dtype(self, x))
         heads = self.num_attention_blocks
         head_channels = self.in_channels // heads
         keys = self.fc_embed(x).view(-1, heads, head_channels).transpose(0, 1)  # (heads, N, C/heads)
@@ -64,4 +73,4 @@ class SelsaAggregator(nn.Module):
             weights = logits.softmax(dim=2)
             aggregated = torch.bmm(weights, values.to(dtype))  # (heads, N, C/heads)
         aggregated = aggregated.to(x.dtype).transpose(0, 1).reshape(-1, self.in_channels)  # (N, C)
-        return self.fc(aggregated)
+        return self.fc(aggregated).to(input_dtype)

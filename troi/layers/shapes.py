@@ -1,7 +1,8 @@
 """Shape checks and layout conversions shared by the temporal operators."""
 import torch
 
-__all__ = ["check_rank", "check_channels", "rois_to_cells", "cells_to_rois", "similarity_dtype"]
+__all__ = ["check_rank", "check_channels", "check_finite", "compute_dtype", "rois_to_cells", "cells_to_rois",
+           "similarity_dtype"]
 
 
 def check_rank(name: str, tensor: torch.Tensor, rank: int, layout: str) -> None:
@@ -17,6 +18,31 @@ def check_channels(name: str, tensor: torch.Tensor, channels: int, dim: int = 1)
             f"{name} has {tensor.shape[dim]} channels (dim {dim} of shape {tuple(tensor.shape)}), "
             f"expected {channels}"
         )
+
+
+def check_finite(name: str, tensor: torch.Tensor) -> None:
+    """Raise ``FloatingPointError`` if ``tensor`` holds a NaN or an infinity.
+
+    One non-finite support position would be every RoI cell's most similar point (and one
+    non-finite reference every proposal's attention), turning all outputs into NaN, which
+    detectron2 then drops silently; failing here names where it came from instead.
+    """
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        count = int((~finite).sum())
+        raise FloatingPointError(
+            f"{name} holds {count} non-finite value(s) (NaN or inf) of {tensor.numel()}: the features feeding "
+            "it are broken (a diverged model or a corrupt input)")
+
+
+def compute_dtype(module: torch.nn.Module, tensor: torch.Tensor) -> torch.dtype:
+    """The dtype a module with parameters computes ``tensor`` in: its parameters' (inputs
+    of another floating dtype, e.g. float16 into a float32 module, are cast to it and the
+    output cast back), except under autocast, which casts per operation itself."""
+    if torch.is_autocast_enabled(tensor.device.type):
+        return tensor.dtype
+    parameter = next(module.parameters(), None)
+    return tensor.dtype if parameter is None else parameter.dtype
 
 
 def rois_to_cells(roi_feats: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from .shapes import check_channels, check_rank, similarity_dtype
+from .shapes import check_channels, check_rank, compute_dtype, similarity_dtype
 
 __all__ = ["TemporalAttentionalFeatureAggregation", "attention_logits"]
 
@@ -73,7 +73,8 @@ class TemporalAttentionalFeatureAggregation(nn.Module):
                 f"support_roi_feats {tuple(support_roi_feats.shape)} must be [T, *target_roi_feats.shape] "
                 f"with target_roi_feats {tuple(target_roi_feats.shape)}"
             )
-        frames = torch.cat([target_roi_feats[None], support_roi_feats])  # (T+1, R, C, h, w)
+        dtype = compute_dtype(self, target_roi_feats)
+        frames = torch.cat([target_roi_feats[None], support_roi_feats]).to(dtype)  # (T+1, R, C, h, w)
         if self.num_blocks == 0:
             return frames.mean(dim=0)
         num_frames, num_rois = frames.shape[:2]

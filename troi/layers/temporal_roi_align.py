@@ -38,7 +38,8 @@ from .most_similar_roi_align import (
     most_similar_normalized_points,
     normalize_support,
 )
-from .shapes import check_channels, check_rank, cells_to_rois, rois_to_cells, similarity_dtype
+from .shapes import check_channels, check_finite, check_rank, cells_to_rois, compute_dtype, rois_to_cells, \
+    similarity_dtype
 from .temporal_attention import TemporalAttentionalFeatureAggregation, attention_logits
 
 __all__ = ["SimilarPoints", "SupportEncoding", "TemporalRoIAlign"]
@@ -53,11 +54,14 @@ class SupportEncoding:
         normalized: ``[C, H, W]`` ``F_i`` with unit-length channel vectors (eq. 2), >= float32.
         projections: ``[H*W*9, C]``: ``(W_o F_i)(p)`` at row ``p*9 + o`` for each offset ``o``
             of TAFA's 3x3 embedding (step 2b); None when ``N == 0``.
+        weights_key: which operator and weights made ``projections`` (None when ``N == 0``:
+            then nothing in the encoding depends on weights).
     """
 
     features: torch.Tensor
     normalized: torch.Tensor
     projections: Optional[torch.Tensor]
+    weights_key: Optional[tuple] = None
 
 
 @dataclass
@@ -114,20 +118,27 @@ class TemporalRoIAlign(nn.Module):
                 :class:`SupportEncoding` (:meth:`encode_support`).
 
         Returns:
-            ``[R, C, h, w]`` temporal RoI features; ``roi_feats`` itself when ``T == 0``.
+            ``[R, C, h, w]`` temporal RoI features, in ``roi_feats``' dtype (computed in the
+            operator's, see :func:`compute_dtype`); ``roi_feats`` itself when ``T == 0``.
+
+        Raises:
+            FloatingPointError: a support frame (or the RoI features) holds NaN or inf.
         """
+        input_dtype = roi_feats.dtype
+        roi_feats = roi_feats.to(compute_dtype(self, roi_feats))
         frames = self._checked_support(roi_feats, support_feats)
         if not len(frames):
-            return roi_feats
+            return roi_feats.to(input_dtype)
         num_rois, _, height, width = roi_feats.shape
         target_cells, matches, attention = self._match(roi_feats, frames)
         frame_feats = [self._features(frame, roi_feats.dtype) for frame in frames]
         cells = self._aggregate(target_cells, frame_feats, matches, attention)  # (M, C)
-        return cells_to_rois(cells.to(roi_feats.dtype), num_rois, height, width)
+        return cells_to_rois(cells.to(input_dtype), num_rois, height, width)
 
     def similar_points(self, roi_feats: torch.Tensor, support_feats: SupportInput) -> SimilarPoints:
         """The top-K points and frame weights :meth:`forward` uses for ``roi_feats``
         (arguments as :meth:`forward`), without aggregating features."""
+        roi_feats = roi_feats.to(compute_dtype(self, roi_feats))
         frames = self._checked_support(roi_feats, support_feats)
         target_cells, matches, attention = self._match(roi_feats, frames)
         shape = (len(matches), target_cells.shape[0], self.num_most_similar_points)
@@ -138,28 +149,45 @@ class TemporalRoIAlign(nn.Module):
     def encode_support(self, support_frame: torch.Tensor) -> SupportEncoding:
         """``[C, H, W]`` one support frame's features -> its :class:`SupportEncoding`.
 
-        Differentiable. It depends on the embedding's weights: reuse it only while they
-        stay fixed (inference).
+        Differentiable. It depends on the embedding's weights: it is valid only while they
+        stay as they were (inference); :meth:`forward` rejects it otherwise.
+
+        Raises:
+            FloatingPointError: the frame holds NaN or inf.
         """
         check_rank("support_frame", support_frame, 3, "[C, H, W]")
         check_channels("support_frame", support_frame, self.channels, dim=0)
+        check_finite("a support frame", support_frame)
+        support_frame = support_frame.to(compute_dtype(self, support_frame))
         projections = None
         if self.num_attention_blocks > 0:
             conv = self.aggregation.embed
             # rows (o, c_out) of the 3x3 kernel: (9*C, C)
             kernel_rows = conv.weight.permute(2, 3, 0, 1).reshape(-1, self.channels)
             projections = (support_frame.flatten(1).t() @ kernel_rows.t()).view(-1, self.channels)  # (H*W*9, C)
-        return SupportEncoding(support_frame, normalize_support(support_frame), projections)
+        return SupportEncoding(support_frame, normalize_support(support_frame), projections, self._weights_key())
+
+    def _weights_key(self) -> Optional[tuple]:
+        """Identifies this operator and the current values of its embedding (in-place
+        updates, e.g. an optimizer step or ``load_state_dict``, change it); None when
+        ``N == 0``."""
+        if self.num_attention_blocks == 0:
+            return None
+        conv = self.aggregation.embed
+        return (id(self),) + tuple((p.data_ptr(), p._version) for p in (conv.weight, conv.bias))
 
     def _checked_support(self, roi_feats, support_feats):
         """Validate the inputs; the support frames as a ``[T, C, H, W]`` tensor of
         ``roi_feats``' dtype or a list of encodings."""
         check_rank("roi_feats", roi_feats, 4, "[R, C, h, w]")
         check_channels("roi_feats", roi_feats, self.channels)
+        check_finite("roi_feats", roi_feats)
         if isinstance(support_feats, torch.Tensor):
             check_rank("support_feats", support_feats, 4, "[T, C, H, W]")
             check_channels("support_feats", support_feats, self.channels)
             check_num_most_similar_points(self.num_most_similar_points, support_feats)
+            for index, frame in enumerate(support_feats):
+                check_finite(f"support frame {index} of {len(support_feats)}", frame)
             return support_feats.to(roi_feats.dtype)
         for encoding in support_feats:
             check_channels("support_feats", encoding.features, self.channels, dim=0)
@@ -167,6 +195,9 @@ class TemporalRoIAlign(nn.Module):
             if (encoding.projections is None) != (self.num_attention_blocks == 0):
                 raise ValueError("a SupportEncoding must come from this operator's encode_support "
                                  f"(projections {'missing' if encoding.projections is None else 'unexpected'})")
+            if encoding.weights_key != self._weights_key():
+                raise ValueError("a SupportEncoding must come from this operator's encode_support with its current "
+                                 "weights: it was made by another operator, or before these weights changed")
         return list(support_feats)
 
     @staticmethod
