@@ -44,7 +44,7 @@ def cached_pass(predictor: VideoPredictor, frames: VideoFrames, mode: str) -> di
     outputs, most_cached = [], 0
     for prediction in predictor(frames, mode=mode, progress=False):
         outputs.append(prediction.instances)
-        most_cached = max(most_cached, predictor.model.cached_frames)
+        most_cached = max(most_cached, len(predictor.inference_cache.frames))
     return {"outputs": outputs, "seconds": time.perf_counter() - started,
             "backbone_images": predictor.stats.backbone_calls, "most_cached_frames": most_cached}
 
@@ -56,7 +56,7 @@ def naive_pass(predictor: VideoPredictor, frames: VideoFrames, mode: str) -> dic
     outputs = []
     with torch.no_grad():
         for _, _, inputs in predictor.frame_groups(frames, mode):
-            predictor.model.eval()  # drops every cache: nothing carries over between target frames
+            del inputs["inference_cache"]  # nothing carries over between target frames
             outputs.append(predictor.model([inputs])[0]["instances"].to("cpu"))
     return {"outputs": outputs, "seconds": time.perf_counter() - started,
             "backbone_images": predictor.stats.backbone_calls}

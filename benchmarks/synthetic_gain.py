@@ -88,6 +88,7 @@ def _worker(job: dict):
 
     import troi  # noqa: F401  (its compat shims come before any detectron2 import)
     from detectron2.engine import hooks
+    from detectron2.utils.env import seed_all_rng
     from detectron2.utils.logger import setup_logger
     from tqdm import tqdm
 
@@ -100,6 +101,7 @@ def _worker(job: dict):
     multiprocessing.set_start_method("fork", force=True)
     register_synthetic_videos(job["data_dir"], prefix=dataset_names(job["seed"])[0], seed=job["seed"])
     cfg = build_cfg(job)
+    seed_all_rng(cfg.SEED)  # the model's initialisation, as train_net.py's default_setup seeds it
     os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
     logger = setup_logger(os.path.join(cfg.OUTPUT_DIR, "log.txt"), name="detectron2")
     for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
@@ -145,8 +147,9 @@ def _worker(job: dict):
     result.update({key: metrics[key] for key in REPORTED_METRICS})
     result["seconds"] = time.time() - started  # training and evaluation
     result["job_key"] = job["key"]
-    with open(job["result_file"], "w") as f:
-        json.dump(result, f)
+    from troi.utils import write_json_atomically
+
+    write_json_atomically(result, job["result_file"])
 
 
 def make_job(args, label: str, config: Path, opts=(), train=True, weights=None) -> dict:
@@ -276,7 +279,7 @@ def plot_ablations(results: dict, path: str):
     axes[0].legend(loc="lower right")
     figure.suptitle(f"Synthetic videos, seed {results['seed']}")
     figure.tight_layout()
-    from troi.engine import atomic_file
+    from troi.utils import atomic_file
 
     with atomic_file(path) as temporary:
         figure.savefig(temporary, format="png", dpi=110)
@@ -302,7 +305,7 @@ def main():
     results = run_gain(args) if args.mode == "gain" else run_ablations(args)
     results["seed"] = args.seed
     results["seconds"] = time.time() - start
-    from troi.engine import atomic_file
+    from troi.utils import atomic_file
 
     with atomic_file(args.output) as temporary:
         Path(temporary).write_text(json.dumps(results, indent=1))

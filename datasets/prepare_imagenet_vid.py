@@ -44,7 +44,6 @@ Usage::
         [--splits vid_train vid_val det_train] [--lists-dir DIR] [--det-images-per-class N]
 """
 import argparse
-import json
 import math
 import os
 import sys
@@ -54,6 +53,7 @@ import numpy as np
 from tqdm import tqdm
 
 from troi.data.datasets.imagenet_vid import IMAGENET_VID_CATEGORIES
+from troi.utils import write_json_atomically
 
 SPLITS = ("vid_train", "vid_val", "det_train")
 OUTPUT_NAMES = {
@@ -288,18 +288,6 @@ def convert_det(ilsvrc_root: str, lists_dir: str, per_class: int = DEFAULT_DET_I
         for obj in objects:
             writer.add_object(image_id, video_id, writer.new_instance_id(), obj)
     return writer.content()
-
-
-def write_json_atomically(content: dict, path: str) -> None:
-    """Write ``content`` to a temporary file next to ``path``, then rename it into place."""
-    staging = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(staging, "w") as f:
-            json.dump(content, f)
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.remove(staging)
 
 
 def convert(ilsvrc_root: str, output_dir: str = None, splits=SPLITS, lists_dir: str = None,

@@ -17,23 +17,20 @@ into place: a failure leaves no half-written file, and never a new file beside a
 """
 import argparse
 import json
-import os
 import random
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
+from troi.utils import atomic_outputs, read_json
+
 OUTPUT_NAMES = ("train.json", "holdout.json")
 
 
 def load_ytvis_json(path: Path) -> dict:
     """Read a YouTube-VIS json; ``ValueError`` naming the file and key if it is not one."""
-    with open(path) as f:
-        try:
-            dataset = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid json: {error}") from error
+    dataset = read_json(path, "YouTube-VIS json")
     if not isinstance(dataset, dict):
         raise ValueError(f"{path} must hold a json object, not a {type(dataset).__name__}")
     for key in ("videos", "annotations", "categories"):
@@ -93,22 +90,10 @@ def split_ytvis(dataset: dict, num_holdout: int, seed: int) -> Tuple[dict, dict]
 
 def write_json_files_atomically(outputs: Dict[Path, dict]) -> None:
     """Write every ``{path: data}`` as json, or (on any failure) none of them."""
-    temp_paths, replaced = {}, []
-    try:
+    with atomic_outputs() as staged:
         for path, data in outputs.items():
-            temp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(temp_path, "x") as f:  # "x": never clobber another process's file
-                temp_paths[path] = temp_path
+            with open(staged.file(path), "w") as f:
                 json.dump(data, f)
-                f.flush()
-                os.fsync(f.fileno())
-        for path, temp_path in temp_paths.items():
-            os.replace(temp_path, path)
-            replaced.append(path)
-    except BaseException:
-        for path in list(temp_paths.values()) + replaced:
-            path.unlink(missing_ok=True)
-        raise
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -71,6 +71,29 @@ def test_apply_all_is_idempotent():
     assert defaults.create_ddp_model is wrapped and wrapped.troi_cpu_aware
 
 
+def test_trainer_checkpoints_hold_the_optimizer_state():
+    """detectron2 0.6's DefaultTrainer saved no optimizer state: --resume lost the momentum."""
+    from detectron2.engine import DefaultTrainer, SimpleTrainer
+
+    def trainer(model):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        made = DefaultTrainer.__new__(DefaultTrainer)  # the state parts alone
+        made._hooks, made.iter, made._trainer = [], 7, SimpleTrainer(model, [], optimizer)
+        return made
+
+    model = torch.nn.Linear(2, 1)
+    saved = trainer(model)
+    model(torch.ones(1, 2)).sum().backward()
+    saved.optimizer.step()
+    state = saved.state_dict()
+    assert state["iteration"] == 7 and state["_trainer"]["optimizer"]["state"][0]["momentum_buffer"].abs().sum() > 0
+    loaded = trainer(torch.nn.Linear(2, 1))
+    loaded.load_state_dict(state)
+    assert loaded.iter == 7
+    assert torch.equal(loaded.optimizer.state_dict()["state"][0]["momentum_buffer"],
+                       saved.optimizer.state_dict()["state"][0]["momentum_buffer"])
+
+
 def _report_distributed_state(output_dir):
     """Runs in each launched worker: a CPU DDP step through detectron2's create_ddp_model."""
     import torch.distributed as dist

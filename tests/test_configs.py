@@ -29,7 +29,26 @@ def test_there_are_vis_configs_with_and_without_troi():
     assert {"masktrack_tiny_fpn", "masktrack_troi_tiny_fpn"} <= {p.stem for p in CONFIGS}
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+RECOGNITION = [p for p in CONFIGS if p.stem.startswith(("tsn", "tanet"))]
+
+
+@pytest.mark.parametrize("path", RECOGNITION, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_recognition_config_loads_and_matches_its_variant(path):
+    cfg = load(path)
+    assert cfg.MODEL.META_ARCHITECTURE == "VideoRecognizer"
+    tanet = path.stem.startswith("tanet")
+    assert ("tanet" in cfg.MODEL.BACKBONE.NAME) == tanet
+    assert cfg.INPUT.CLIP.NUM_SEGMENTS == (16 if "1x1x16" in path.stem else 8)
+    if path.parent.name != "synthetic":  # the reference recipe (mmaction2's TANet configs)
+        assert cfg.MODEL.RESNETS.DEPTH == 50 and not cfg.MODEL.RESNETS.STRIDE_IN_1X1
+        assert cfg.SOLVER.IMS_PER_BATCH == 64 and cfg.SOLVER.CLIP_GRADIENTS.CLIP_VALUE == 20
+        assert cfg.INPUT.CLIP.CROP_SIZE == 224 and cfg.INPUT.MIN_SIZE_TEST == 256
+        assert cfg.MODEL.RECOGNITION_HEAD.NUM_CLASSES == (400 if path.parent.name == "kinetics400" else 174)
+        assert cfg.MODEL.WEIGHTS.endswith("resnet50.pkl")
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p not in RECOGNITION],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_config_loads_and_matches_its_variant(path):
     cfg = load(path)
     variant = path.stem

@@ -7,6 +7,7 @@ compat.apply_all()
 from .config import add_troi_config  # noqa: E402
 from .layers import (  # noqa: E402
     SelsaAggregator,
+    TemporalAdaptiveModule,
     TemporalAttentionalFeatureAggregation,
     TemporalRoIAlign,
     most_similar_roi_align,
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SelsaAggregator",
+    "TemporalAdaptiveModule",
     "TemporalAttentionalFeatureAggregation",
     "TemporalRoIAlign",
     "add_troi_config",

@@ -124,12 +124,42 @@ def make_ddp_cpu_aware():
     defaults.create_ddp_model = create_ddp_model
 
 
+def checkpoint_trainer_optimizer():
+    """detectron2 <= 0.6: ``DefaultTrainer`` has no ``state_dict`` of its own, so its
+    checkpoints (``trainer``) hold ``TrainerBase``'s, the iteration and the hooks' states
+    (the LR scheduler's), without the optimizer's (SGD momentum), which only its inner
+    ``SimpleTrainer`` holds: ``--resume`` restarted the momentum from zero. ``DefaultTrainer``
+    gets the ``state_dict``/``load_state_dict`` of later detectron2 releases, which add the
+    inner trainer's under ``_trainer``; a checkpoint without it loads with a warning."""
+    from detectron2.engine import DefaultTrainer, TrainerBase
+
+    if "state_dict" in vars(DefaultTrainer):
+        return
+
+    def state_dict(self):
+        state = TrainerBase.state_dict(self)
+        state["_trainer"] = self._trainer.state_dict()
+        return state
+
+    def load_state_dict(self, state):
+        TrainerBase.load_state_dict(self, state)
+        if "_trainer" in state:
+            self._trainer.load_state_dict(state["_trainer"])
+        else:
+            logger.warning("the checkpoint holds no optimizer state (written by DefaultTrainer of detectron2 <= 0.6 "
+                           "without troi.compat): the optimizer's momentum restarts from zero")
+
+    DefaultTrainer.state_dict = state_dict
+    DefaultTrainer.load_state_dict = load_state_dict
+
+
 def apply_all():
     """Apply every shim (idempotent). Called by ``import troi``."""
     install_compiled_ops_stand_in()
     alias_pillow_linear()
     alias_numpy_builtin_types()
     make_ddp_cpu_aware()
+    checkpoint_trainer_optimizer()
 
 
 # ---------------------------------------------------------------------------------------

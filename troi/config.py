@@ -6,8 +6,9 @@ __all__ = ["add_troi_config"]
 
 
 def add_troi_config(cfg):
-    """Add the TRoI, SELSA, backbone, track head, tracker, support- and reference-frame keys
-    to a detectron2 config (in place)."""
+    """Add the TRoI, SELSA, backbone, track head, tracker, support- and reference-frame keys,
+    and the video recognition ones (TAM, recognition head, clips), to a detectron2 config
+    (in place)."""
     # --- Temporal RoI Align (Gong et al., AAAI 2021) ----------------------------------------
     cfg.MODEL.TROI = CN()
     # Replace RoI Align by Temporal RoI Align for the target frame's proposals.
@@ -136,3 +137,33 @@ def add_troi_config(cfg):
     # unless the video has one frame); it is also the first support frame.
     cfg.INPUT.REFERENCE_FRAME = CN()
     cfg.INPUT.REFERENCE_FRAME.FRAME_RANGE = 100
+
+    # --- Video recognition: TANet (TAM, Liu et al., ICCV 2021) and TSN clips ---------------
+    # The Temporal Adaptive Module of every bottleneck of build_tanet_backbone and
+    # build_tiny_tanet_backbone (the defaults are the paper's and the reference's).
+    cfg.MODEL.TAM = CN()
+    cfg.MODEL.TAM.ALPHA = 2  # alpha: the global branch's hidden width is alpha * T
+    cfg.MODEL.TAM.BETA = 4  # beta: the local branch's hidden width is C // beta
+    cfg.MODEL.TAM.ADAPTIVE_KERNEL_SIZE = 3  # K: taps of the learnt temporal kernel (odd)
+    # VideoRecognizer's head (TSN's): the backbone's IN_FEATURE, averaged over space and then
+    # over the T segments (consensus), dropout, one FC to NUM_CLASSES scores.
+    cfg.MODEL.RECOGNITION_HEAD = CN()
+    cfg.MODEL.RECOGNITION_HEAD.IN_FEATURE = "res5"  # the backbone output it reads
+    cfg.MODEL.RECOGNITION_HEAD.NUM_CLASSES = 400  # K (Kinetics-400; Something-Something: 174)
+    cfg.MODEL.RECOGNITION_HEAD.DROPOUT = 0.5  # probability of zeroing a pooled feature (reference: 0.5)
+    cfg.MODEL.RECOGNITION_HEAD.INIT_STD = 0.001  # std of the FC's normal init, bias 0 (reference: 0.001)
+    # Clips (ClipDatasetMapper): one frame from each of NUM_SEGMENTS equal segments of a video
+    # (a random one at train, the centre one at test: TSN's sampling); then the shorter side
+    # is resized to INPUT.MIN_SIZE_TRAIN / MIN_SIZE_TEST (INPUT.RESIZE_BACKEND's resampling).
+    # Train: a multi-scale crop (width and height each CROP_SCALES[i] x the shorter side, the
+    # two scale indices at most MAX_ASPECT_GAP apart; at one of 13 fixed places, or anywhere
+    # with RANDOM_CROP_POSITION) resized to CROP_SIZE x CROP_SIZE, then a horizontal flip
+    # with probability FLIP_PROB (the class becomes the dataset's flip_label_map of it).
+    # Test: the centre CROP_SIZE x CROP_SIZE crop. Drawn once per clip, applied to every frame.
+    cfg.INPUT.CLIP = CN()
+    cfg.INPUT.CLIP.NUM_SEGMENTS = 8  # T, also the TAMs' and the head's
+    cfg.INPUT.CLIP.CROP_SIZE = 224  # side of the square clips the model sees
+    cfg.INPUT.CLIP.CROP_SCALES = [1.0, 0.875, 0.75, 0.66]  # crop sides / shorter side (train)
+    cfg.INPUT.CLIP.MAX_ASPECT_GAP = 1  # max index distance of the width's and height's scales
+    cfg.INPUT.CLIP.RANDOM_CROP_POSITION = False  # False: the 13 fixed crop places (reference)
+    cfg.INPUT.CLIP.FLIP_PROB = 0.5  # probability of a horizontal flip (train)

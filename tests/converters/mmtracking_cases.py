@@ -92,7 +92,7 @@ class Comparison:
     """How a frame's detections compare with the reference's (see :func:`compare`)."""
 
     matched: int  # reference detections matched within the tolerances
-    unmatched: List[str]  # the others
+    unmatched: List[int]  # the others' indices
     max_box_difference: float  # over the matched ones
     max_score_difference: float
 
@@ -115,5 +115,5 @@ def compare(ours: np.ndarray, reference: np.ndarray, box_tolerance: float, score
             box_diffs.append(box_diff[best])
             score_diffs.append(score_diff[best])
         else:
-            unmatched.append(f"reference detection {index} {np.round(row, 4).tolist()}")
+            unmatched.append(int(index))
     return Comparison(int(used.sum()), unmatched, float(max(box_diffs)), float(max(score_diffs)))

@@ -1,8 +1,10 @@
+import logging
+
 import cv2
 import numpy as np
 import pytest
 
-from troi.engine import VideoFrames
+from troi.engine import VideoFrames, VideoWriter
 
 
 def frame(value, size=(16, 24)):
@@ -89,3 +91,21 @@ def test_frame_size_change_mid_video(tmp_path):
     next(frames), next(frames)  # the first frames pass
     with pytest.raises(ValueError, match=r"frame size changes within .*: .*2.png is 20x16 but .*0.png is 24x16"):
         next(frames)
+
+
+@pytest.mark.parametrize("count_first", [True, False], ids=["len", "iter"])
+def test_truncated_video_gives_a_warning(tmp_path, caplog, count_first):
+    """The header says 10 frames but the file ends after the first few (moov first: H.264 MP4)."""
+    whole = tmp_path / "whole.mp4"
+    rng = np.random.default_rng(0)
+    with VideoWriter(str(whole), fps=10) as writer:
+        for _ in range(10):
+            writer.write(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    frames = VideoFrames(str(truncated))
+    with caplog.at_level(logging.WARNING, logger="troi"):
+        decoded = len(frames) if count_first else len(list(frames))
+        list(frames)  # warned once only
+    assert 0 < decoded < 10
+    assert caplog.text.count(f"truncated.mp4: its header says 10 frames but only the first {decoded} decode") == 1

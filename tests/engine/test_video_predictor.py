@@ -30,9 +30,9 @@ def bounded_run(predictor, frames, mode):
     """Predict, checking after every frame that the model's cache stays bounded."""
     predictions = []
     for prediction in predictor(frames, mode=mode, progress=False):
-        assert predictor.model.cached_frames <= predictor.num_support_frames + 1  # the supports and this frame
+        assert len(predictor.inference_cache.frames) <= predictor.num_support_frames + 1  # the supports and this frame
         predictions.append(prediction)
-    assert predictor.model.cached_frames == 0  # freed at the end of the video
+    assert len(predictor.inference_cache.frames) == 0  # freed at the end of the video
     return predictions
 
 
@@ -51,10 +51,9 @@ def test_offline_runs_each_frame_through_the_backbone_once():
     # A naive pass (each frame group from scratch, no cache) gives the same outputs.
     naive_images = 0
     for prediction, (index, _, inputs) in list(zip(predictions, predictor.frame_groups(frames, "offline")))[::3]:
-        predictor.model.eval()  # drop every cache
         calls = predictor.stats.backbone_calls
-        with torch.no_grad():
-            naive = predictor.model([inputs])[0]["instances"]
+        with torch.no_grad():  # without the cache: every frame group from scratch
+            naive = predictor.model([{k: v for k, v in inputs.items() if k != "inference_cache"}])[0]["instances"]
         naive_images += predictor.stats.backbone_calls - calls
         assert len(naive) == len(prediction.instances), index
         # the same detections (rounding may swap two whose scores differ by < 1e-3)
@@ -85,8 +84,8 @@ def test_streaming_memory_does_not_grow_with_the_video():
     predictor = build_predictor(num_supports=2)
     sizes = []
     for prediction in predictor(video(50), mode="streaming", progress=False):
-        sizes.append(predictor.model.cached_frames)
-    assert max(sizes) <= predictor.model.support_cache_size == 3  # T supports and the current frame
+        sizes.append(len(predictor.inference_cache.frames))
+    assert max(sizes) <= predictor.inference_cache.frames.capacity == 3  # T supports and the current frame
     assert sizes[10:] == [sizes[10]] * 40  # steady state
     assert predictor.stats.backbone_calls == 50
 

@@ -230,12 +230,31 @@ def test_results_from_a_file_and_left_untouched(vid_set, tmp_path):
     (lambda det: det[4].update(image_id=999), r"results\[4\] has image_id 999, which is not in the ground truth"),
     (lambda det: det[0].update(category_id=2), r"results\[0\] has category_id 2, which is not in the ground truth"),
     (lambda det: det.__setitem__(3, [1, 2]), r"results\[3\] is a list, not a detection dict"),
+    (lambda det: det[6].update(score=float("nan")), r"results\[6\] has score nan; a score must be a finite number"),
+    (lambda det: det[6].update(score=float("inf")), r"results\[6\] has score inf"),
+    (lambda det: det[6].update(score="0.9"), r"results\[6\] has score '0.9'"),
+    (lambda det: det[6].update(bbox=[1, float("nan"), 3, 4]), r"results\[6\] has bbox \[1, nan, 3, 4\]; expected"),
+    (lambda det: det[6].update(bbox=[1, 2, 0, 4]), r"results\[6\] has bbox \[1, 2, 0, 4\].*positive width"),
+    (lambda det: det[6].update(bbox=[1, 2, 3, -4]), r"results\[6\] has bbox \[1, 2, 3, -4\]"),
 ])
-def test_malformed_results(vid_set, change, message):
+@pytest.mark.parametrize("backend", ["faster_coco_eval", "pycocotools"])
+def test_malformed_results(vid_set, change, message, backend):
     gt_path, _, detections = vid_set
     change(detections)
     with pytest.raises(ValueError, match=message):
-        evaluate_vid(gt_path, detections)
+        evaluate_vid(gt_path, detections, backend=backend)
+
+
+def test_truncated_json_names_the_file(vid_set, tmp_path):
+    gt_path, _, detections = vid_set
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(detections)[:-7])
+    with pytest.raises(ValueError, match=r"results json .*results.json is not valid json \(truncated"):
+        evaluate_vid(gt_path, str(results))
+    truncated_gt = tmp_path / "gt.json"
+    truncated_gt.write_text(open(gt_path).read()[:50])
+    with pytest.raises(ValueError, match=r"ground-truth json .*gt.json is not valid json"):
+        evaluate_vid(str(truncated_gt), detections)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -239,7 +239,18 @@ def test_polygon_and_uncompressed_rle_ground_truth(tmp_path):
         (prediction(1, [None] * 3), "results[1]: video 1 has 4 frames, but the track has 3"),
         (prediction(1, rle(box_mask(10, 10, 0, 0, 2, 2))), "results[1]: 'segmentations' must be a list"),
         (prediction(1, track([box_mask(8, 10, 0, 0, 2, 2), None, None, None])),
-         "video 1, frame 0: a mask of size [8, 10]"),
+         "results[1]: segmentations[0] has size [8, 10] but video 1 is [10, 10] (height, width)"),
+        (prediction(1, [None] * 4, score=math.nan), "results[1] has score nan; a score must be a finite number"),
+        (prediction(1, [None] * 4, score="0.9"), "results[1] has score '0.9'; a score must be a finite number"),
+        (prediction(1, [None] * 4, score=None), "results[1] has score None"),
+        (prediction(1, [None, [[1, 1, 4, 1, 4, 4]], None, None]),
+         "results[1]: segmentations[1] is a list, not an RLE dict"),
+        (prediction(1, [None, {"size": [10, 10], "counts": "Hello world!"}, None, None]),
+         "results[1]: segmentations[1]: 'counts' 'Hello world!' is not a compressed COCO RLE string"),
+        (prediction(1, [None, {"size": [10, 10], "counts": "0Z3"}, None, None]),
+         "results[1]: segmentations[1]: 'counts' '0Z3' decodes to a mask outside the 10x10 frame"),
+        (prediction(1, [None, {"size": [10, 10], "counts": [50, 10, 30]}, None, None]),
+         "results[1]: segmentations[1]: run lengths 'counts' must be non-negative ints adding up to 10 * 10"),
     ],
 )
 def test_bad_results(tmp_path, square_track, bad_result, message):
@@ -247,6 +258,26 @@ def test_bad_results(tmp_path, square_track, bad_result, message):
     with pytest.raises(ValueError) as error:
         evaluate_ytvis(gt, [prediction(1, square_track), bad_result])
     assert message in str(error.value)
+
+
+def test_nan_scores_are_rejected_not_ranked_last(tmp_path, square_track):
+    """A NaN score used to rank last and give AP 100 where a score of 1.0 gives 50."""
+    gt = write_gt(tmp_path, [(1, 10, 10, 4)], [(1, square_track)])
+    wrong = track([box_mask(10, 10, 6, 6, 2, 2)] * 4)
+    assert evaluate_ytvis(gt, [prediction(1, square_track, score=0.5), prediction(1, wrong, score=1.0)])["AP"] < 100
+    with pytest.raises(ValueError, match=r"results\[1\] has score nan"):
+        evaluate_ytvis(gt, [prediction(1, square_track, score=0.5), prediction(1, wrong, score=math.nan)])
+
+
+def test_truncated_json_names_the_file(tmp_path, square_track):
+    gt = write_gt(tmp_path, [(1, 10, 10, 4)], [(1, square_track)])
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([prediction(1, square_track)])[:-5])
+    with pytest.raises(ValueError, match=r"results json .*results.json is not valid json \(truncated"):
+        evaluate_ytvis(gt, results)
+    gt.write_text(gt.read_text()[:30])
+    with pytest.raises(ValueError, match=r"ground-truth json .*gt.json is not valid json"):
+        evaluate_ytvis(gt, [])
 
 
 def test_results_not_a_list(tmp_path, square_track):

@@ -33,6 +33,10 @@ def write_dataset(tmp_path, name, with_annotations=True):
         content["annotations"] = annotations
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(content))
+    for video in videos:  # the dataset's frames must exist when it loads
+        for file_name in video["file_names"]:
+            (tmp_path / file_name).parent.mkdir(exist_ok=True)
+            (tmp_path / file_name).touch()
     register_ytvis_instances(name, {}, str(path), str(tmp_path))
     return str(path)
 

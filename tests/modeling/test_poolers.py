@@ -16,7 +16,7 @@ def random_boxes(num, size):
 
 def test_each_image_uses_its_own_support_frames():
     operator = TemporalRoIAlign(8, 2, 4)
-    pooler = TemporalROIPooler(temporal_roi_align=operator, scales=(1 / 16,), **POOLER_ARGS)
+    pooler = TemporalROIPooler(temporal_roi_align=operator, in_features=["dc5"], scales=(1 / 16,), **POOLER_ARGS)
     features = [torch.randn(2, 8, 6, 8)]
     boxes = [random_boxes(3, 96), random_boxes(4, 96)]
     supports = [[torch.randn(2, 8, 6, 8)], [torch.randn(3, 8, 5, 8)]]
@@ -31,7 +31,8 @@ def test_each_image_uses_its_own_support_frames():
 def test_fpn_rois_search_the_support_features_of_their_own_level():
     operator = TemporalRoIAlign(4, 1, 0)
     scales = (1 / 4, 1 / 8, 1 / 16)
-    pooler = TemporalROIPooler(temporal_roi_align=operator, scales=scales, **POOLER_ARGS)
+    pooler = TemporalROIPooler(temporal_roi_align=operator, in_features=["p2", "p3", "p4"], scales=scales,
+                               **POOLER_ARGS)
     features = [torch.randn(1, 4, 64 // s, 64 // s) for s in (4, 8, 16)]
     boxes = [Boxes(torch.tensor([[0.0, 0.0, 20.0, 20.0], [0.0, 0.0, 60.0, 60.0], [4.0, 4.0, 200.0, 200.0]]))]
     levels = assign_boxes_to_levels(boxes, 2, 4, 224, 4)
@@ -45,6 +46,25 @@ def test_fpn_rois_search_the_support_features_of_their_own_level():
 
 def test_gradients_reach_the_embedding():
     operator = TemporalRoIAlign(8, 2, 4)
-    pooler = TemporalROIPooler(temporal_roi_align=operator, scales=(1 / 16,), **POOLER_ARGS)
+    pooler = TemporalROIPooler(temporal_roi_align=operator, in_features=["dc5"], scales=(1 / 16,), **POOLER_ARGS)
     pooler([torch.randn(1, 8, 6, 8)], [random_boxes(3, 96)], [[torch.randn(2, 8, 6, 8)]]).sum().backward()
     assert operator.aggregation.embed.weight.grad.abs().sum() > 0
+
+
+def test_the_frame_group_scope_gives_the_supports_to_an_unchanged_call():
+    from troi.modeling.frame_group_scope import FrameGroupScope
+    from troi.modeling.support_frames import SupportFrames
+
+    operator = TemporalRoIAlign(8, 2, 4)
+    pooler = TemporalROIPooler(temporal_roi_align=operator, in_features=["dc5"], scales=(1 / 16,), **POOLER_ARGS)
+    pooler.frame_group = FrameGroupScope()
+    features, boxes = [torch.randn(1, 8, 6, 8)], [random_boxes(3, 96)]
+    frames = torch.randn(2, 8, 6, 8)
+    support = SupportFrames([{"dc5": frame} for frame in frames], [2], [(96, 128)] * 2)
+    plain = pooler(features, boxes)
+    with pooler.frame_group.of(support):
+        scoped = pooler(features, boxes)
+        with pooler.frame_group.of(None):  # a nested call without supports keeps them
+            assert torch.equal(pooler(features, boxes), scoped)
+    assert torch.allclose(scoped, operator(plain, frames), atol=1e-6)
+    assert torch.equal(pooler(features, boxes), plain)  # the scope ended: plain RoI Align again

@@ -7,6 +7,7 @@ from detectron2.utils.events import EventStorage
 
 from tests.conftest import tiny_video_cfg
 from troi.layers import SelsaAggregator, TemporalRoIAlign
+from troi.modeling.video_inference_cache import VideoInferenceCache
 
 VARIANTS = {"single_frame": (False, False), "troi": (True, False), "selsa": (False, True), "selsa_troi": (True, True)}
 SIZE = (64, 96)
@@ -91,32 +92,45 @@ def test_one_backbone_pass_for_targets_and_supports():
     assert calls == [6]
 
 
+def cached(inputs, cache):
+    return {**inputs, "inference_cache": cache}
+
+
 def test_inference_reuses_support_frames_across_targets():
     model = build("selsa_troi").eval()
     calls = count_backbone_images(model)
+    cache = VideoInferenceCache(max_frames=8)
     with torch.no_grad():
-        first = model([frame_group(3)])[0]["instances"]
-        second = model([frame_group(3)])[0]["instances"]  # same video and support frames
-        model([frame_group(3, support_ids=[1, 2, 3])])  # one new support frame
+        first = model([cached(frame_group(3), cache)])[0]["instances"]
+        second = model([cached(frame_group(3), cache)])[0]["instances"]  # same video and support frames
+        model([cached(frame_group(3, support_ids=[1, 2, 3]), cache)])  # one new support frame
     assert calls == [4, 1, 2]
     # Same values; float32 rounding differs with the backbone's batch composition.
     assert torch.allclose(first.pred_boxes.tensor, second.pred_boxes.tensor, atol=1e-2)
-    model.train()  # a mode switch (e.g. the next evaluation) drops the caches
-    model.eval()
+    cache.reset()  # e.g. the next evaluation: the caller's cache starts empty
     with torch.no_grad():
+        model([cached(frame_group(3), cache)])
+        model([frame_group(3)])  # no cache: the model keeps nothing between calls
         model([frame_group(3)])
-    assert calls[-1] == 4
+    assert calls[-3:] == [4, 4, 4]
 
 
 def test_cached_inference_equals_uncached():
     model = build("selsa_troi").eval()
+    cache = VideoInferenceCache(max_frames=8)
     with torch.no_grad():
-        model([frame_group(3, video_id=9)])  # fills the caches
-        cached = model([frame_group(3, video_id=9)])[0]["instances"]
-        model.train().eval()
+        model([cached(frame_group(3, video_id=9), cache)])  # fills the cache
+        from_cache = model([cached(frame_group(3, video_id=9), cache)])[0]["instances"]
         fresh = model([frame_group(3, video_id=9)])[0]["instances"]
-    assert torch.allclose(cached.pred_boxes.tensor, fresh.pred_boxes.tensor, atol=1e-2)
-    assert torch.allclose(cached.scores, fresh.scores, atol=1e-3)  # float32 rounding differs with the batch
+    assert torch.allclose(from_cache.pred_boxes.tensor, fresh.pred_boxes.tensor, atol=1e-2)
+    assert torch.allclose(from_cache.scores, fresh.scores, atol=1e-3)  # float32 rounding differs with the batch
+    assert len(cache.frames) == 3 and len(cache.references) == 1  # the supports (the target has no frame_id)
+
+
+def test_the_inputs_of_a_batch_share_one_cache():
+    model = build("troi").eval()
+    with pytest.raises(ValueError, match="must share one 'inference_cache'"):
+        model([cached(frame_group(2), VideoInferenceCache(4)), cached(frame_group(2), VideoInferenceCache(4))])
 
 
 def test_needs_temporal_roi_heads():
@@ -126,26 +140,27 @@ def test_needs_temporal_roi_heads():
         build_model(cfg)
 
 
-def numbered_frame(frame_id, num_supports=3, video_id=1):
+def numbered_frame(frame_id, num_supports=3, video_id=1, cache=None):
     """Inference input for frame ``frame_id`` of a video whose frames 0..9 are fixed images."""
     frames = [torch.rand(3, *SIZE, generator=torch.Generator().manual_seed(video_id * 100 + i)) * 255 for i in range(10)]
     supports = list(range(num_supports))
-    return {"image": frames[frame_id], "height": SIZE[0], "width": SIZE[1], "video_id": video_id, "frame_id": frame_id,
-            "support_images": [frames[i] for i in supports], "support_frame_ids": supports}
+    inputs = {"image": frames[frame_id], "height": SIZE[0], "width": SIZE[1], "video_id": video_id,
+              "frame_id": frame_id, "support_images": [frames[i] for i in supports], "support_frame_ids": supports}
+    return inputs if cache is None else cached(inputs, cache)
 
 
 def test_a_target_that_was_a_support_skips_the_backbone():
     model = build("selsa_troi").eval()
     calls = count_backbone_images(model)
+    cache = VideoInferenceCache(max_frames=8)
     with torch.no_grad():
-        model([numbered_frame(0)])  # frame 0 is the target and a support: computed once
-        cached = model([numbered_frame(2)])[0]["instances"]  # every frame cached: no backbone call
-        model([numbered_frame(5)])  # a new target
-        model.train().eval()
+        model([numbered_frame(0, cache=cache)])  # frame 0 is the target and a support: computed once
+        from_cache = model([numbered_frame(2, cache=cache)])[0]["instances"]  # every frame cached: no backbone
+        model([numbered_frame(5, cache=cache)])  # a new target
         fresh = model([numbered_frame(2)])[0]["instances"]
     assert calls == [3, 1, 3]
-    assert torch.allclose(cached.pred_boxes.tensor, fresh.pred_boxes.tensor, atol=1e-2)
-    assert torch.allclose(cached.scores, fresh.scores, atol=1e-3)
+    assert torch.allclose(from_cache.pred_boxes.tensor, fresh.pred_boxes.tensor, atol=1e-2)
+    assert torch.allclose(from_cache.scores, fresh.scores, atol=1e-3)
 
 
 def test_cached_frames_keep_their_operator_encodings(monkeypatch):
@@ -154,18 +169,46 @@ def test_cached_frames_keep_their_operator_encodings(monkeypatch):
     operator = model.roi_heads.box_pooler.temporal_roi_align
     encode = operator.encode_support
     monkeypatch.setattr(operator, "encode_support", lambda frame: encoded.append(frame.shape) or encode(frame))
+    cache = VideoInferenceCache(max_frames=8)
     with torch.no_grad():
         for frame_id in range(4):
-            model([numbered_frame(frame_id)])
+            model([numbered_frame(frame_id, cache=cache)])
     assert len(encoded) == 3  # each support frame once, for all four targets
 
 
 def test_frames_without_ids_are_never_cached():
     model = build("troi").eval()
+    cache = VideoInferenceCache(max_frames=8)
     with torch.no_grad():
-        model([frame_group(3)])  # target without a frame_id
-        assert model.cached_frames == 3
-        model([{k: v for k, v in frame_group(2).items() if k != "support_frame_ids"}])
-    assert model.cached_frames == 3
-    model.train()
-    assert model.cached_frames == 0
+        model([cached(frame_group(3), cache)])  # target without a frame_id
+        assert len(cache.frames) == 3
+        model([cached({k: v for k, v in frame_group(2).items() if k != "support_frame_ids"}, cache)])
+    assert len(cache.frames) == 3
+
+
+def test_the_cache_holds_at_most_its_capacity():
+    model = build("troi").eval()
+    cache = VideoInferenceCache(max_frames=4)
+    with torch.no_grad():
+        for frame_id in range(6):
+            model([numbered_frame(frame_id, cache=cache)])
+            assert len(cache.frames) <= 4
+    assert sorted(frame_id for _, frame_id, _ in cache.frames) == [0, 1, 2, 5]  # the supports, the latest target
+
+
+def test_given_detections_get_temporal_mask_features():
+    """Before, inference with detected_instances skipped the support frames in the mask branch."""
+    cfg = tiny_video_cfg(troi_on=True)
+    cfg.merge_from_list(["MODEL.MASK_ON", True, "MODEL.ROI_MASK_HEAD.NAME", "MaskRCNNConvUpsampleHead",
+                         "MODEL.ROI_MASK_HEAD.NUM_CONV", 1, "MODEL.ROI_MASK_HEAD.CONV_DIM", 8,
+                         "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", 7, "MODEL.ROI_MASK_HEAD.POOLER_TYPE", "ROIAlignV2"])
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    assert model.roi_heads.mask_pooler.temporal_roi_align is not None
+    seen = []
+    operator = model.roi_heads.mask_pooler.temporal_roi_align
+    operator.register_forward_hook(lambda module, inputs, output: seen.append(len(inputs[0])))
+    detected = Instances(SIZE, pred_boxes=Boxes(torch.tensor([[8.0, 8.0, 40.0, 36.0]])), pred_classes=torch.tensor([0]))
+    with torch.no_grad():
+        out = model.inference([numbered_frame(4)], detected_instances=[detected])[0]["instances"]
+    assert seen == [1] and out.pred_masks.shape == (1, *SIZE)

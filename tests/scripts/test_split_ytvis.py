@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -131,14 +132,14 @@ def test_failure_while_writing_leaves_no_output(tmp_path, monkeypatch):
 def test_failure_while_renaming_leaves_no_output(tmp_path, monkeypatch):
     """The second rename fails: the first output, already in place, is removed too, so a
     new file never stands beside a stale one."""
-    real_replace = split_ytvis.os.replace
+    real_replace = os.replace
 
     def replace_once(source, destination):
         if Path(destination).name == "holdout.json":
             raise OSError("rename failed")
         real_replace(source, destination)
 
-    monkeypatch.setattr(split_ytvis.os, "replace", replace_once)
+    monkeypatch.setattr(os, "replace", replace_once)
     assert run(tmp_path, "--holdout-videos", "3") == 1
     assert list((tmp_path / "split").iterdir()) == []
 

@@ -18,7 +18,7 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.modeling import build_model
 
-from ..engine.atomic_outputs import atomic_file
+from ..utils import atomic_outputs
 from .mmcv_config import parse_mmcv_config
 from .mmtracking_config import box_coder_stds, detectron2_config
 from .mmtracking_weights import CheckpointConversionError, TargetLayout, checkpoint_kind, convert_state_dict, \
@@ -119,15 +119,16 @@ def convert_checkpoint(path: str, *, mmtracking_config: Optional[str] = None, we
 
 
 def write_converted(converted: ConvertedCheckpoint, output: str, config_output: Optional[str] = None):
-    """Write the pickle (and the yaml config), each whole or not at all."""
+    """Write the pickle (and the yaml config), all whole or none."""
     author = "torchvision" if converted.kind == "torchvision_resnet" else f"mmtracking ({converted.kind})"
     data = {"model": dict(converted.model), "__author__": author,
             "matching_heuristics": converted.kind == "torchvision_resnet"}
     if config_output is not None and converted.cfg is None:
         raise CheckpointConversionError("a torchvision backbone has no detectron2 config of its own (no --config-out)")
     config_text = converted.cfg.dump() if config_output is not None else None
-    with atomic_file(output) as temporary, open(temporary, "wb") as f:
-        pickle.dump(data, f, protocol=4)
-    if config_text is not None:
-        with atomic_file(config_output) as temporary, open(temporary, "w") as f:
-            f.write(config_text)
+    with atomic_outputs() as outputs:
+        with open(outputs.file(output), "wb") as f:
+            pickle.dump(data, f, protocol=4)
+        if config_text is not None:
+            with open(outputs.file(config_output), "w") as f:
+                f.write(config_text)

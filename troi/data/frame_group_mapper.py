@@ -1,6 +1,5 @@
 """A DatasetMapper that yields a target frame together with its support frames."""
 import copy
-from collections import OrderedDict
 from typing import List
 
 import numpy as np
@@ -12,6 +11,7 @@ from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import Instances
 
+from ..utils.lru_cache import LRUCache
 from .sampling import BEYOND_ENDS, SAMPLING_METHODS, sample_support_frames
 from .transforms import build_resize
 from .video_index import VideoIndex
@@ -59,8 +59,7 @@ class FrameGroupDatasetMapper(DatasetMapper):
         self.beyond_ends = beyond_ends
         self.include_target = include_target
         # At test time the same support frames recur for many targets: keep a few decoded.
-        self._decoded: "OrderedDict[str, np.ndarray]" = OrderedDict()
-        self._decoded_capacity = 0 if is_train else 2 * num_support_frames + 2
+        self._decoded = LRUCache(0 if is_train else 2 * num_support_frames + 2)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True, *, videos: VideoIndex):
@@ -137,10 +136,7 @@ class FrameGroupDatasetMapper(DatasetMapper):
                 raise FileNotFoundError(f"frame {file_name} does not exist") from error
             except (OSError, ValueError, SyntaxError) as error:
                 raise ValueError(f"could not decode frame {file_name}: {error}") from error
-            if self._decoded_capacity:
-                self._decoded[file_name] = image
-                while len(self._decoded) > self._decoded_capacity:
-                    self._decoded.popitem(last=False)
+            self._decoded[file_name] = image
         if size is not None and image.shape[:2] != tuple(size):
             raise ValueError(
                 f"frame size changes within a video: support frame {file_name} is {image.shape[1]}x{image.shape[0]} "

@@ -1,5 +1,6 @@
 """The frames of one video, from a video file, a folder of images, a list of arrays or a
 stream of arrays."""
+import logging
 import os
 import re
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
@@ -10,6 +11,8 @@ import numpy as np
 from detectron2.data.detection_utils import read_image
 
 __all__ = ["IMAGE_EXTENSIONS", "VideoFrames"]
+
+logger = logging.getLogger(__name__)
 
 # Files a folder of frames may hold (hidden files, e.g. .DS_Store, are ignored).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -51,7 +54,9 @@ class VideoFrames:
     Errors name the file (and frame): FileNotFoundError for a missing path, ValueError
     for a video OpenCV cannot open, a video or folder without frames, a non-image in a
     folder, an undecodable image, or a frame whose size differs from the others'. Frames
-    are checked as they are read, so a size change shows when that frame is reached.
+    are checked as they are read, so a size change shows when that frame is reached. A
+    video file that decodes fewer frames than its header says (truncated or damaged) gives
+    a warning, once, and the frames that decode.
     """
 
     def __init__(self, source: Union[str, os.PathLike, Iterable[np.ndarray]]):
@@ -61,6 +66,7 @@ class VideoFrames:
         self._stream: Optional[Iterator[np.ndarray]] = None
         self._num_frames: Optional[int] = None
         self._first: Optional[Tuple[str, Tuple[int, int]]] = None  # (frame description, (h, w))
+        self._checked_length = False  # a video file's decoded frames compared with its header
         if isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
             if not os.path.exists(path):
@@ -110,6 +116,7 @@ class VideoFrames:
             capture.release()
             if count == 0:
                 raise ValueError(f"video {self.name} has no frames OpenCV can decode")
+            self._check_length(count)
             self._num_frames = count
         return self._num_frames
 
@@ -118,9 +125,10 @@ class VideoFrames:
         if self._video is not None:
             capture = self._capture()
             try:
-                yield from self._sequential(_decoded(capture), "frame {} of " + self.name)
+                count = yield from self._sequential(_decoded(capture), "frame {} of " + self.name)
             finally:
                 capture.release()
+            self._check_length(count)
         elif self._stream is not None:
             yield from self._sequential(self._stream, "frame {} of " + self.name)
         else:
@@ -128,12 +136,26 @@ class VideoFrames:
                 yield self._load(position)
 
     def _sequential(self, frames: Iterator[np.ndarray], description: str) -> Iterator[np.ndarray]:
-        """Check the frames of a video file or stream; ValueError when there are none."""
+        """Check the frames of a video file or stream; ValueError when there are none.
+        Returns how many there were."""
         count = 0
         for count, frame in enumerate(frames, start=1):
             yield self._checked(frame, description.format(count - 1))
         if count == 0:
             raise ValueError(f"{self.name} has no frames (OpenCV decodes none; a stream can be read once)")
+        return count
+
+    def _check_length(self, decoded: int) -> None:
+        """Warn (once) when the video file decodes fewer frames than its header says."""
+        if self._checked_length:
+            return
+        self._checked_length = True
+        capture = self._capture()
+        header = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        capture.release()
+        if decoded < header:
+            logger.warning(f"video {self.name}: its header says {header} frames but only the first {decoded} "
+                           f"decode (a truncated or damaged file?); using those {decoded}")
 
     def read(self, positions: Iterable[int]) -> Dict[int, np.ndarray]:
         """The frames at ``positions`` (one pass over a video file), checked."""

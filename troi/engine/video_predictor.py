@@ -15,6 +15,7 @@ from detectron2.structures import Instances
 
 from ..data.sampling import past_support_frames, sample_support_frames
 from ..data.transforms import build_resize
+from ..modeling.video_inference_cache import INFERENCE_CACHE_KEY, VideoInferenceCache
 from .similar_points import ProposalSimilarPoints, similar_points
 from .video_frames import VideoFrames
 
@@ -94,9 +95,10 @@ class VideoPredictor(DefaultPredictor):
     last support frame, in either mode (computed once all the same). Frames are resized as
     ``cfg.INPUT.RESIZE_BACKEND`` says.
 
-    Either way memory is bounded whatever the video's length: the predictor sets the
-    model's cache (``VideoRCNN.support_cache_size``, least recently used out) to ``T + 1``
-    frames, the supports and the current frame, which is all either mode needs.
+    Either way memory is bounded whatever the video's length: each video gets a
+    :class:`VideoInferenceCache` (:attr:`inference_cache`, passed to the model with every
+    frame group) of ``T + 1`` frames, the supports and the current frame, least recently
+    used out, which is all either mode needs.
     """
 
     def __init__(self, cfg):
@@ -106,7 +108,7 @@ class VideoPredictor(DefaultPredictor):
         self.num_support_frames = support.NUM
         self.include_target = support.INCLUDE_TARGET
         self.stride = support.STRIDE
-        self.model.support_cache_size = self.num_support_frames + 1
+        self.inference_cache = VideoInferenceCache(max_frames=self.num_support_frames + 1)
         self.stats = VideoStats()
         self._video_ids = itertools.count()
         self.model.backbone.register_forward_hook(self._count_backbone_images)
@@ -118,7 +120,7 @@ class VideoPredictor(DefaultPredictor):
         frames = video if isinstance(video, VideoFrames) else VideoFrames(video)
         groups = self.frame_groups(frames, mode)
         self.stats = VideoStats()
-        self.model.eval()  # drops the model's caches of earlier videos
+        self.inference_cache.reset()  # nothing of earlier videos
         total = len(frames) if mode == "offline" else frames.known_length
         try:
             with torch.no_grad(), tqdm(total=total, unit="frame", desc=frames.name, disable=not progress) as bar:
@@ -131,7 +133,7 @@ class VideoPredictor(DefaultPredictor):
                     yield FramePrediction(index, image, instances, inputs)
                     started = time.perf_counter()
         finally:
-            self.model.eval()  # frees the video's cached features
+            self.inference_cache.reset()  # frees the video's cached features
 
     def frame_groups(self, video: VideoInput, mode: str = "offline") -> Iterator[Tuple[int, np.ndarray, dict]]:
         """``(index, BGR frame, model input)`` of every frame of ``video`` in ``mode``, the
@@ -192,7 +194,8 @@ class VideoPredictor(DefaultPredictor):
         if self.include_target:
             support_ids, support_images = list(support_ids) + [index], list(support_images) + [tensor]
         return {"image": tensor, "height": height, "width": width, "video_id": video_id, "frame_id": index,
-                "support_images": support_images, "support_frame_ids": list(support_ids)}
+                "support_images": support_images, "support_frame_ids": list(support_ids),
+                INFERENCE_CACHE_KEY: self.inference_cache}
 
     def _transform(self, image: np.ndarray) -> torch.Tensor:
         """BGR ``[H, W, 3]`` frame -> ``[3, h, w]`` uint8 model input (as DefaultPredictor)."""

@@ -1,7 +1,9 @@
-"""Video detection (ImageNet VID) and video instance segmentation (YouTube-VIS) evaluation."""
+"""Video detection (ImageNet VID), video instance segmentation (YouTube-VIS) and video
+recognition evaluation."""
+from .recognition_evaluation import RECOGNITION_METRICS, RecognitionEvaluator, recognition_accuracy
 from .vid_evaluation import MOTION_SPEEDS, VIDEvaluator, evaluate_vid
 from .ytvis_evaluation import YTVIS_METRICS, evaluate_ytvis
 from .ytvis_evaluator import YTVISEvaluator, tracks_to_ytvis_results
 
-__all__ = ["MOTION_SPEEDS", "VIDEvaluator", "YTVISEvaluator", "YTVIS_METRICS", "evaluate_vid", "evaluate_ytvis",
-           "tracks_to_ytvis_results"]
+__all__ = ["MOTION_SPEEDS", "RECOGNITION_METRICS", "RecognitionEvaluator", "VIDEvaluator", "YTVISEvaluator",
+           "YTVIS_METRICS", "evaluate_vid", "evaluate_ytvis", "recognition_accuracy", "tracks_to_ytvis_results"]

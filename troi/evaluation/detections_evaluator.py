@@ -1,22 +1,13 @@
 """What the video evaluators share: a registered dataset's ground truth and class ids, the
 detections each rank collects, gathered for one evaluation on the main process."""
 import itertools
-import json
 from typing import Dict, List, Optional
 
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from ..engine.atomic_outputs import atomic_file
-
-__all__ = ["DetectionsEvaluator", "write_json_atomically"]
-
-
-def write_json_atomically(data, path: str):
-    """Write ``data`` as json to ``path``, which is never left half written."""
-    with atomic_file(path) as temporary, open(temporary, "w") as f:
-        json.dump(data, f)
+__all__ = ["DetectionsEvaluator"]
 
 
 class DetectionsEvaluator(DatasetEvaluator):

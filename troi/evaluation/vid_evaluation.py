@@ -24,8 +24,9 @@ Metrics, in percent (detectron2's convention), NaN where COCO reports -1 (no gro
   positive), while unmatched detections stay false positives.
 """
 import itertools
-import json
 import logging
+import math
+import numbers
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -37,7 +38,8 @@ from tabulate import tabulate
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.utils.logger import create_small_table
 
-from .detections_evaluator import DetectionsEvaluator, write_json_atomically
+from ..utils import read_json, write_json_atomically
+from .detections_evaluator import DetectionsEvaluator
 from .vid_cocoeval import DEFAULT_COCO_BACKEND, CocoBackend, get_coco_backend, run_box_evaluation
 
 __all__ = [
@@ -187,8 +189,7 @@ def _frame_subsets(images: List[dict]) -> Dict[str, List[int]]:
 
 def load_vid_ground_truth(gt_json_path: Union[str, os.PathLike], backend: CocoBackend) -> VIDGroundTruth:
     """Load and check a COCO-VID json, and find its frame subsets and motion speeds."""
-    with open(gt_json_path) as json_file:
-        dataset = json.load(json_file)
+    dataset = read_json(gt_json_path, "ground-truth json")
     _check_keys(dataset, gt_json_path)
     return VIDGroundTruth(
         coco=backend.make_coco(dataset),
@@ -198,46 +199,41 @@ def load_vid_ground_truth(gt_json_path: Union[str, os.PathLike], backend: CocoBa
     )
 
 
-def _bad_detection(results: list, source: str, error: Exception) -> ValueError:
-    """The error describing the first malformed detection of ``results``, which raised ``error``."""
-    for index, result in enumerate(results):
-        if not isinstance(result, dict):
-            return ValueError(f"{source}[{index}] is a {type(result).__name__}, not a detection dict")
-        for key in _DETECTION_KEYS:
-            if key not in result:
-                return ValueError(f"{source}[{index}] has no key {key!r}; a detection has {list(_DETECTION_KEYS)}")
-        bbox = result["bbox"]
-        if not (_is_xywh(bbox) and all(isinstance(value, (int, float, np.number)) for value in bbox)):
-            return ValueError(f"{source}[{index}] has bbox {bbox!r}; expected [x, y, width, height]")
-    return ValueError(f"{source}: malformed detections ({type(error).__name__}: {error})")
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _is_xywh(bbox) -> bool:
-    return isinstance(bbox, (list, tuple, np.ndarray)) and len(bbox) == 4
+def _checked_detection(result, index: int, source: str) -> dict:
+    """``results[index]`` as a COCO annotation (``id`` from 1, ``area``, ``iscrowd``: what
+    ``COCO.loadRes`` adds); ValueError naming the entry and the field unless it has every
+    key, a finite numeric score and a box of 4 finite numbers with positive width and height."""
+    if not isinstance(result, dict):
+        raise ValueError(f"{source}[{index}] is a {type(result).__name__}, not a detection dict")
+    for key in _DETECTION_KEYS:
+        if key not in result:
+            raise ValueError(f"{source}[{index}] has no key {key!r}; a detection has {list(_DETECTION_KEYS)}")
+    score, bbox = result["score"], result["bbox"]
+    if not (_is_number(score) and math.isfinite(score)):
+        raise ValueError(f"{source}[{index}] has score {score!r}; a score must be a finite number")
+    if not (isinstance(bbox, (list, tuple, np.ndarray)) and len(bbox) == 4 and all(map(_is_number, bbox))
+            and all(map(math.isfinite, bbox)) and bbox[2] > 0 and bbox[3] > 0):
+        raise ValueError(f"{source}[{index}] has bbox {bbox!r}; expected [x, y, width, height], finite, with a "
+                         f"positive width and height")
+    return {"id": index + 1, "image_id": result["image_id"], "category_id": result["category_id"], "bbox": bbox,
+            "score": score, "area": bbox[2] * bbox[3], "iscrowd": 0}
 
 
 def load_detections(results: Union[str, os.PathLike, list], ground_truth: VIDGroundTruth) -> List[dict]:
-    """Check COCO results against ``ground_truth`` and copy them into COCO annotations
-    (``id`` from 1, ``area``, ``iscrowd``: what ``COCO.loadRes`` adds), leaving ``results``
-    untouched."""
+    """Check COCO results against ``ground_truth`` and copy them into COCO annotations,
+    leaving ``results`` untouched. Every entry is checked before any is evaluated
+    (:func:`_checked_detection`), so both backends see only well-formed detections."""
     source = "results"
     if isinstance(results, (str, os.PathLike)):
         source = os.fspath(results)
-        with open(source) as json_file:
-            results = json.load(json_file)
+        results = read_json(source, "results json")
     if not isinstance(results, list):
         raise ValueError(f"{source}: expected a list of detection dicts, got a {type(results).__name__}")
-    try:
-        detections = [
-            {"id": index, "image_id": result["image_id"], "category_id": result["category_id"],
-             "bbox": result["bbox"], "score": result["score"], "area": result["bbox"][2] * result["bbox"][3],
-             "iscrowd": 0}
-            for index, result in enumerate(results, start=1)
-        ]
-    except (KeyError, TypeError, IndexError) as error:
-        raise _bad_detection(results, source, error) from None
-    if not all(_is_xywh(det["bbox"]) for det in detections):
-        raise _bad_detection(results, source, ValueError("a bbox does not have 4 values"))
+    detections = [_checked_detection(result, index, source) for index, result in enumerate(results)]
     for key, known in (("image_id", ground_truth.coco.imgs), ("category_id", ground_truth.category_names)):
         if not {det[key] for det in detections} <= known.keys():
             index = next(i for i, det in enumerate(detections) if det[key] not in known)

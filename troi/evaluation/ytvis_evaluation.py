@@ -18,9 +18,9 @@ precision/recall accumulation and the summary.
 """
 import contextlib
 import io
-import json
 import logging
 import math
+import numbers
 import os
 from collections import defaultdict
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -29,6 +29,8 @@ import numpy as np
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+from ..utils import read_json
 
 __all__ = [
     "YTVIS_AREA_RANGES",
@@ -47,6 +49,9 @@ YTVIS_AREA_RANGES = [[0**2, 1e5**2], [0**2, 128**2], [128**2, 256**2], [256**2, 
 
 # Names of COCOeval.stats, in its order.
 YTVIS_METRICS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs100", "ARm100", "ARl100"]
+
+# The characters of COCO's compressed RLE strings (6 bits each, offset by 48).
+_RLE_FIRST, _RLE_LAST = ord("0"), ord("0") + 63
 
 # One frame's mask as given: polygons, an RLE (compressed or not), or None (absent).
 FrameSegmentation = Union[None, list, dict]
@@ -184,8 +189,7 @@ def load_ytvis_gt(json_path: Union[str, os.PathLike]) -> COCO:
             one segmentation per frame of its video; named with the file.
     """
     name = os.fspath(json_path)
-    with open(json_path) as f:
-        dataset = json.load(f)
+    dataset = read_json(name, "ground-truth json")
     _require_keys(dataset, ("videos", "annotations", "categories"), name)
     for index, video in enumerate(dataset["videos"]):
         _require_keys(video, ("id", "height", "width", "length"), f"{name}: videos[{index}]")
@@ -207,18 +211,27 @@ def load_ytvis_results(results: Union[str, os.PathLike, List[dict]], coco_gt: CO
 
     Raises:
         ValueError: a result without one of the keys, of a video or category not in
-            ``coco_gt``, or without one segmentation per frame of its video.
+            ``coco_gt``, without one segmentation per frame of its video, with a score that
+            is not a finite number or a segmentation that is not a well-formed RLE of the
+            video's size (naming the entry and the field). Every result is checked before
+            any is evaluated.
     """
     if isinstance(results, (str, os.PathLike)):
-        with open(results) as f:
-            results = json.load(f)
+        results = read_json(results, "results json")
     if not isinstance(results, list):
         raise ValueError(f"results must be a list of predicted tracks, got {type(results).__name__}")
     keys = ("video_id", "category_id", "score", "segmentations")
-    tracks = [
-        _track(result, f"results[{index}]", keys, coco_gt.imgs, coco_gt.cats)
-        for index, result in enumerate(results)
-    ]
+    tracks = []
+    for index, result in enumerate(results):
+        where = f"results[{index}]"
+        track = _track(result, where, keys, coco_gt.imgs, coco_gt.cats)
+        score = track["score"]
+        if not (isinstance(score, numbers.Real) and not isinstance(score, bool) and math.isfinite(score)):
+            raise ValueError(f"{where} has score {score!r}; a score must be a finite number")
+        video = coco_gt.imgs[track["video_id"]]
+        for frame, segmentation in enumerate(track["segmentations"]):
+            _check_result_rle(segmentation, video, f"{where}: segmentations[{frame}]")
+        tracks.append(track)
     return _coco(coco_gt.dataset["images"], coco_gt.dataset["categories"], tracks)
 
 
@@ -247,6 +260,37 @@ def _track(entry: dict, where: str, keys: Sequence[str], videos: Dict[Any, dict]
             f"{num_frames} per-frame segmentations"
         )
     return {**entry, "image_id": video["id"]}
+
+
+def _check_result_rle(segmentation, video: dict, where: str) -> None:
+    """ValueError starting with ``where`` unless ``segmentation`` is None or a well-formed
+    RLE of the video's size: ``{"size": [height, width], "counts": ...}`` with compressed
+    counts (a str of COCO's RLE alphabet, whose mask lies within the frame) or run lengths
+    (non-negative ints adding up to ``height * width``)."""
+    if segmentation is None:
+        return
+    size = [video["height"], video["width"]]
+    if not (isinstance(segmentation, dict) and "size" in segmentation and "counts" in segmentation):
+        raise ValueError(f"{where} is a {type(segmentation).__name__}, not an RLE dict with 'size' and 'counts' "
+                         f"(or null)")
+    if list(segmentation["size"]) != size:
+        raise ValueError(f"{where} has size {list(segmentation['size'])} but video {video['id']!r} is {size} "
+                         f"(height, width)")
+    counts = segmentation["counts"]
+    if isinstance(counts, list):
+        if not all(isinstance(run, int) and not isinstance(run, bool) and run >= 0 for run in counts) \
+                or sum(counts) != size[0] * size[1]:
+            raise ValueError(f"{where}: run lengths 'counts' must be non-negative ints adding up to "
+                             f"{size[0]} * {size[1]}")
+        return
+    text = counts.encode("ascii", "replace") if isinstance(counts, str) else counts
+    if not isinstance(text, bytes) or not text or any(not _RLE_FIRST <= char <= _RLE_LAST for char in text):
+        raise ValueError(f"{where}: 'counts' {str(counts)[:40]!r} is not a compressed COCO RLE string")
+    rle = {"size": size, "counts": text}
+    x, y, width, height = mask_util.toBbox(rle).tolist()
+    if not (0 <= mask_util.area(rle) <= size[0] * size[1] and x + width <= size[1] and y + height <= size[0]):
+        raise ValueError(f"{where}: 'counts' {str(counts)[:40]!r} decodes to a mask outside the "
+                         f"{size[1]}x{size[0]} frame (a corrupt RLE)")
 
 
 def _coco(videos: List[dict], categories: List[dict], tracks: List[dict]) -> COCO:

@@ -1,4 +1,5 @@
 """The YouTube-VIS DatasetEvaluator: tracked per-frame masks -> one result per track."""
+import json
 import logging
 import os
 import zipfile
@@ -11,7 +12,8 @@ from pycocotools import mask as mask_util
 from detectron2.data import DatasetCatalog
 from detectron2.utils.logger import create_small_table
 
-from .detections_evaluator import DetectionsEvaluator, write_json_atomically
+from ..utils import atomic_outputs
+from .detections_evaluator import DetectionsEvaluator
 from .ytvis_evaluation import evaluate_ytvis
 
 __all__ = ["YTVISEvaluator", "tracks_to_ytvis_results"]
@@ -132,8 +134,12 @@ class YTVISEvaluator(DetectionsEvaluator):
         return OrderedDict(segm=metrics)
 
     def _write(self, results: List[dict]):
-        """``results.json`` and ``results.zip`` (holding ``results.json``) in the output dir."""
-        json_path = os.path.join(self._output_dir, "results.json")
-        write_json_atomically(results, json_path)
-        with zipfile.ZipFile(os.path.join(self._output_dir, "results.zip"), "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.write(json_path, arcname="results.json")
+        """``results.json`` and ``results.zip`` (holding ``results.json``) in the output dir,
+        both or neither."""
+        with atomic_outputs() as outputs:
+            json_path = outputs.file(os.path.join(self._output_dir, "results.json"))
+            with open(json_path, "w") as f:
+                json.dump(results, f)
+            with zipfile.ZipFile(outputs.file(os.path.join(self._output_dir, "results.zip")), "w",
+                                 zipfile.ZIP_DEFLATED) as archive:
+                archive.write(json_path, arcname="results.json")

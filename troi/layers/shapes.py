@@ -27,9 +27,13 @@ def check_finite(name: str, tensor: torch.Tensor) -> None:
     non-finite reference every proposal's attention), turning all outputs into NaN, which
     detectron2 then drops silently; failing here names where it came from instead.
     """
-    finite = torch.isfinite(tensor)
-    if not bool(finite.all()):
-        count = int((~finite).sum())
+    # One reduction: any NaN or inf makes the sum non-finite (a huge finite sum can
+    # overflow to inf too, hence the exact count before raising).
+    with torch.no_grad():
+        if bool(torch.isfinite(tensor.sum())):
+            return
+        count = int((~torch.isfinite(tensor)).sum())
+    if count:
         raise FloatingPointError(
             f"{name} holds {count} non-finite value(s) (NaN or inf) of {tensor.numel()}: the features feeding "
             "it are broken (a diverged model or a corrupt input)")

@@ -7,6 +7,7 @@ from detectron2.modeling.poolers import ROIPooler, assign_boxes_to_levels
 from detectron2.structures import Boxes
 
 from ..layers import TemporalRoIAlign
+from .frame_group_scope import FrameGroupScope
 
 __all__ = ["TROI_BRANCHES", "TemporalROIPooler", "branch_pooler_from_config", "temporal_roi_align_from_config"]
 
@@ -42,7 +43,8 @@ def branch_pooler_from_config(cfg, branch: str, input_shape, *, output_size: int
     if not (cfg.MODEL.TROI.ENABLED and branch in cfg.MODEL.TROI.BRANCHES):
         return ROIPooler(**pooler_args)
     channels = input_shape[in_features[0]].channels
-    return TemporalROIPooler(temporal_roi_align=temporal_roi_align_from_config(cfg, channels), **pooler_args)
+    return TemporalROIPooler(temporal_roi_align=temporal_roi_align_from_config(cfg, channels),
+                             in_features=list(in_features), **pooler_args)
 
 
 class TemporalROIPooler(ROIPooler):
@@ -53,14 +55,24 @@ class TemporalROIPooler(ROIPooler):
     (one level for DC5; every FPN level for FPN). One :class:`TemporalRoIAlign` (one
     embedding conv) serves all levels.
 
+    The support frames come as an argument, or from the :class:`FrameGroupScope` its ROI
+    heads share with it (:attr:`frame_group`), so that detectron2's own ``_forward_box`` and
+    ``_forward_mask`` call it unchanged; with neither, it is plain RoI Align.
+
     Args:
         temporal_roi_align: the operator; its channels must be the features' channels.
+        in_features: names of the feature levels ``x`` holds, in order (to find the same
+            levels in the support frames).
         **kwargs: :class:`ROIPooler` arguments.
     """
 
-    def __init__(self, *, temporal_roi_align: TemporalRoIAlign, **kwargs):
+    def __init__(self, *, temporal_roi_align: TemporalRoIAlign, in_features: List[str], **kwargs):
         super().__init__(**kwargs)
+        if len(in_features) != len(self.level_poolers):
+            raise ValueError(f"in_features {in_features} must name the pooler's {len(self.level_poolers)} levels")
         self.temporal_roi_align = temporal_roi_align
+        self.in_features = list(in_features)
+        self.frame_group: Optional[FrameGroupScope] = None  # set by the ROI heads that own it
 
     def forward(self, x: List[torch.Tensor], box_lists: List[Boxes],
                 support_features: Optional[List[Optional[list]]] = None):
@@ -70,12 +82,15 @@ class TemporalROIPooler(ROIPooler):
             box_lists: per target frame, its RoIs.
             support_features: per target frame, per level, ``[T, C, h_l, w_l]`` features of
                 its support frames or their encodings (``SupportFrames.temporal_inputs``),
-                or None for a frame without supports. None: plain RoI Align.
+                or None for a frame without supports. None: those of :attr:`frame_group`'s
+                support frames, if any, else plain RoI Align.
 
         Returns:
             ``[sum(len(boxes)), C, output_size, output_size]``, in the order of ``box_lists``.
         """
         roi_feats = super().forward(x, box_lists)
+        if support_features is None:
+            support_features = self._scoped_support_features(len(box_lists))
         if support_features is None:
             return roi_feats
         if len(support_features) != len(box_lists):
@@ -92,6 +107,17 @@ class TemporalROIPooler(ROIPooler):
                 if len(rois):
                     temporal_feats[rois] = self.temporal_roi_align(roi_feats[rois], level_supports)
         return temporal_feats
+
+    def _scoped_support_features(self, num_images: int) -> Optional[List[Optional[list]]]:
+        """``support_features`` of :meth:`forward` from the current frame group, if any."""
+        support = self.frame_group.support if self.frame_group is not None else None
+        if support is None:
+            return None
+        if len(support.counts) != num_images:
+            raise ValueError(f"the frame group has support frames for {len(support.counts)} target frames, "
+                             f"the pooler got RoIs of {num_images}")
+        return [support.temporal_inputs(i, self.in_features, self.temporal_roi_align) if support.counts[i] else None
+                for i in range(num_images)]
 
     def roi_levels(self, box_lists: List[Boxes]) -> torch.Tensor:
         """``[sum(len(boxes))]`` index into the pooler's levels of each RoI (detectron2's

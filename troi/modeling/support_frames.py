@@ -7,6 +7,8 @@ import torch
 
 from detectron2.structures import Boxes, Instances
 
+from ..utils.lru_cache import LRUCache
+
 __all__ = ["SupportFrames", "crop_to_image"]
 
 
@@ -37,6 +39,8 @@ class SupportFrames:
         encodings: per support frame, a dict in which each Temporal RoI Align operator keeps
             the frame's encoding per level, living as long as the frame stays cached
             (inference); None: operators encode the frames afresh (training).
+        references: where SELSA references are kept per support set (``target_keys``)
+            across calls: the :class:`VideoInferenceCache`'s; None: computed per call.
     """
 
     features: List[Dict[str, torch.Tensor]]
@@ -45,6 +49,7 @@ class SupportFrames:
     proposals: Optional[List[Instances]] = None
     target_keys: Optional[List[Optional[Hashable]]] = None
     encodings: Optional[List[dict]] = None
+    references: Optional[LRUCache] = None
 
     def __post_init__(self):
         if sum(self.counts) != len(self.features) or len(self.image_sizes) != len(self.features):

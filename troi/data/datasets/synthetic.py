@@ -44,14 +44,13 @@ import functools
 import inspect
 import json
 import os
-import shutil
-import tempfile
 
 import cv2
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from pycocotools import mask as mask_util
 
+from ...utils import atomic_folder
 from .coco_vid import load_coco_vid_json, read_annotation_json
 from .ytvis import load_ytvis_json
 
@@ -498,27 +497,13 @@ def generate_synthetic_videos(output_dir: str, seed: int, num_videos: int, num_f
     _check_options(seed, num_videos, num_frames, image_size, max_objects, jpeg_quality)
     options = {"num_frames": num_frames, "image_size": image_size, "max_objects": max_objects,
                "jpeg_quality": jpeg_quality}
-    target = os.path.abspath(output_dir)
-    if os.path.exists(target):
-        raise FileExistsError(f"{target} already exists")
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.tmp-", dir=parent)
-    try:
-        os.chmod(staging, 0o755)
+    info = _generator_info(seed, num_videos, num_frames, image_size, max_objects, jpeg_quality)
+    with atomic_folder(output_dir, exist_ok=False) as staging:
         paths = synthetic_paths(staging)
-        info = _generator_info(seed, num_videos, num_frames, image_size, max_objects, jpeg_quality)
         coco, ytvis = _write_dataset(paths["image_root"], seed, num_videos, options, info)
         for key, content in (("coco_vid_json", coco), ("ytvis_json", ytvis)):
             with open(paths[key], "w") as f:
                 json.dump(content, f)
-        try:
-            os.rename(staging, target)
-        except OSError as e:
-            raise FileExistsError(f"{target} was created while generating into {staging}") from e
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging)
     return synthetic_paths(output_dir)
 
 

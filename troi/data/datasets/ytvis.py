@@ -1,15 +1,7 @@
 """YouTube-VIS (2019 / 2021) jsons, loaded as one detectron2 dict per frame.
 
-The format::
-
-    videos:      [{id, width, height, length, file_names: [path of each frame]}]
-    annotations: [{id, video_id, category_id, iscrowd,
-                   segmentations: [per frame: RLE dict | polygons | null],
-                   bboxes: [per frame: [x, y, w, h] | null], areas: [per frame | null]}]
-                 (absent from the test/val jsons)
-    categories:  [{id, name}]
-
-Each annotation is a track: its ``id`` becomes the ``instance_id`` of its per-frame objects.
+The format, and the checks of a json, are :mod:`.ytvis_format`'s. Each annotation is a
+track: its ``id`` becomes the ``instance_id`` of its per-frame objects.
 """
 import os
 from collections import defaultdict
@@ -18,60 +10,13 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 from pycocotools import mask as mask_util
 
-from .coco_vid import category_maps, fields_reader, json_list, read_annotation_json, set_thing_metadata
+from .annotation_boxes import is_empty_box, log_skipped_boxes
+from .annotation_json import entry_where
+from .coco_vid import MISSING_ANNOTATION_FILE_HINT, category_maps, check_unregistered, set_thing_metadata
+from .frame_files import check_frame_files
+from .ytvis_format import LOADER_NEEDS, read_ytvis_json
 
 __all__ = ["load_ytvis_json", "register_ytvis_instances"]
-
-_VIDEO_KEYS = ("id", "height", "width", "file_names")
-_TRACK_KEYS = ("id", "video_id", "category_id")
-_PER_FRAME_KEYS = ("segmentations", "bboxes")
-
-
-def _videos(videos: list, json_file: str) -> list:
-    """The videos sorted by id, each checked to list its frames."""
-    seen = set()
-    read = fields_reader(_VIDEO_KEYS, "videos", json_file)
-    for index, video in enumerate(videos):
-        video_id, _, _, file_names = read(video, index)
-        if video_id in seen:
-            raise ValueError(f"videos[{index}] repeats video id {video_id} in {json_file}")
-        seen.add(video_id)
-        if not isinstance(file_names, list) or not file_names:
-            raise ValueError(f"video {video_id} has no frames ('file_names' is empty) in {json_file}")
-        if video.get("length", len(file_names)) != len(file_names):
-            raise ValueError(
-                f"video {video_id} has length {video['length']} but {len(file_names)} file_names "
-                f"in {json_file}"
-            )
-    return sorted(videos, key=lambda video: video["id"])
-
-
-def _tracks_by_video(annotations: list, num_frames: dict, id_map: dict, json_file: str) -> dict:
-    """``{video id: [track annotation]}``, each track checked against its video's length."""
-    tracks = defaultdict(list)
-    read = fields_reader(_TRACK_KEYS, "annotations", json_file)
-    for index, track in enumerate(annotations):
-        track_id, video_id, category_id = read(track, index)
-        if video_id not in num_frames:
-            raise ValueError(
-                f"annotation {track_id} has video_id {video_id}, which is not in the videos of {json_file}"
-            )
-        if category_id not in id_map:
-            raise ValueError(
-                f"annotation {track_id} has category_id {category_id}, which is not in the categories of {json_file}"
-            )
-        if all(track.get(key) is None for key in _PER_FRAME_KEYS):
-            raise ValueError(f"annotation {track_id} has neither 'segmentations' nor 'bboxes' in {json_file}")
-        for key in _PER_FRAME_KEYS:
-            per_frame = track.get(key)
-            if per_frame is not None and (not isinstance(per_frame, list) or len(per_frame) != num_frames[video_id]):
-                length = len(per_frame) if isinstance(per_frame, list) else type(per_frame).__name__
-                raise ValueError(
-                    f"annotation {track_id}: {key!r} has {length} entries but video {video_id} has "
-                    f"{num_frames[video_id]} frames in {json_file}"
-                )
-        tracks[video_id].append(track)
-    return tracks
 
 
 def _compressed_rle(segmentation, height: int, width: int) -> dict:
@@ -84,17 +29,19 @@ def _compressed_rle(segmentation, height: int, width: int) -> dict:
     return mask_util.merge(mask_util.frPyObjects(segmentation, height, width))
 
 
-def _frame_object(track, frame_id: int, height: int, width: int, id_map: dict, json_file: str):
-    """The detectron2 annotation of ``track`` in frame ``frame_id``, or None where it is absent.
+def _frame_object(track, where: str, frame_id: int, height: int, width: int, id_map: dict, skipped: list):
+    """The detectron2 annotation of ``track`` (``where``: ``"annotations[3] (id 7)"``, the
+    file) in frame ``frame_id``, or None where it is absent or its box is empty (zero size,
+    outside the image: ``(track id, frame)`` goes to ``skipped``).
 
     Uncompressed RLE (``counts`` a list) is compressed, with ``counts`` as a str, as
     detectron2's ``load_coco_json`` does; compressed RLE and polygons are kept as given.
     The box is ``bboxes[frame_id]``, or the mask's box where that is missing.
     """
     segmentations, bboxes = track.get("segmentations"), track.get("bboxes")
-    segmentation = segmentations[frame_id] if segmentations is not None else None
-    bbox = bboxes[frame_id] if bboxes is not None else None
-    if segmentation is None and bbox is None:
+    segmentation = segmentations[frame_id] if segmentations else None
+    bbox = list(bboxes[frame_id]) if bboxes and bboxes[frame_id] is not None else None
+    if not segmentation and bbox is None:  # an empty polygon list is absent, as in the official evaluator
         return None
     obj = {
         "bbox_mode": BoxMode.XYWH_ABS,
@@ -102,24 +49,25 @@ def _frame_object(track, frame_id: int, height: int, width: int, id_map: dict, j
         "instance_id": track["id"],
         "iscrowd": int(track.get("iscrowd", 0)),
     }
-    if segmentation is not None:
+    if segmentation:
         try:
             rle = _compressed_rle(segmentation, height, width)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(
-                f"annotation {track['id']}: segmentation of frame {frame_id} is neither an RLE dict nor "
-                f"polygons in {json_file} ({type(e).__name__}: {e})"
-            ) from None
+        except (TypeError, ValueError) as e:  # e.g. run lengths that are not ints
+            raise ValueError(f"{where}, frame {frame_id}: segmentation does not decode ({type(e).__name__}: {e})") \
+                from None
         if bbox is None:
             bbox = mask_util.toBbox(rle).tolist()
         if isinstance(segmentation, dict) and isinstance(segmentation["counts"], list):
             segmentation = {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
         obj["segmentation"] = segmentation
+    if is_empty_box(bbox, width, height):
+        skipped.append((track["id"], frame_id))
+        return None
     obj["bbox"] = bbox
     return obj
 
 
-def load_ytvis_json(json_file: str, image_root: str, dataset_name: str = None) -> list:
+def load_ytvis_json(json_file: str, image_root: str, dataset_name: str = None, check_files: bool = True) -> list:
     """Load a YouTube-VIS json as detectron2 dataset dicts, one per frame of every video.
 
     Args:
@@ -127,6 +75,7 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str = None) -
         image_root: directory the videos' ``file_names`` are relative to.
         dataset_name: when given, ``thing_classes`` and ``thing_dataset_id_to_contiguous_id``
             are set in its metadata.
+        check_files: check that every frame file exists (:func:`check_frame_files`).
 
     Returns:
         dicts sorted by (video id, frame index) with ``file_name``, ``height``, ``width``,
@@ -134,25 +83,30 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str = None) -
         given json), ``video_id``, ``frame_id`` (index in the video's ``file_names``),
         ``is_key_frame`` (True) and ``annotations``: for each track present in the frame
         (non-null segmentation or box) ``{bbox, bbox_mode (XYWH_ABS), category_id
-        (contiguous), instance_id (the track id), iscrowd, segmentation (when non-null)}``.
+        (contiguous), instance_id (the track id), iscrowd, segmentation (when non-null)}``;
+        a track's frames whose box has zero width or height or lies outside the image are
+        skipped (and logged).
 
     Raises:
-        FileNotFoundError: ``json_file`` does not exist.
-        ValueError: malformed json, a missing required key, a track naming an unknown video
-            or category, per-frame lists whose length is not the video's, an unreadable
-            segmentation (each message names the file).
+        FileNotFoundError: ``json_file`` or (with ``check_files``) frame files do not exist.
+        ValueError: the json is not a YouTube-VIS json with the keys this loader reads
+            (:func:`~.ytvis_format.check_ytvis`: e.g. a missing key, a track naming an unknown
+            video or category, per-frame lists whose length is not the video's, a malformed
+            box or segmentation), a segmentation does not decode, or the dataset is
+            registered with other classes (each message names the file).
     """
-    data = read_annotation_json(json_file)
-    thing_classes, id_map = category_maps(json_list(data, "categories", json_file), json_file)
-    videos = _videos(json_list(data, "videos", json_file), json_file)
-    num_frames = {video["id"]: len(video["file_names"]) for video in videos}
-    tracks = _tracks_by_video(json_list(data, "annotations", json_file, required=False), num_frames, id_map, json_file)
-    records = []
+    data = read_ytvis_json(json_file, LOADER_NEEDS, "annotation file", MISSING_ANNOTATION_FILE_HINT)
+    thing_classes, id_map = category_maps(data["categories"])
+    videos = sorted(data["videos"], key=lambda video: video["id"])
+    tracks = defaultdict(list)
+    for index, track in enumerate(data.get("annotations", [])):
+        tracks[track["video_id"]].append((f"{entry_where('annotations', index, track)} in {json_file}", track))
+    records, skipped = [], []
     for video in videos:
         height, width = video["height"], video["width"]
         for frame_id, file_name in enumerate(video["file_names"]):
-            objects = (_frame_object(track, frame_id, height, width, id_map, json_file)
-                       for track in tracks[video["id"]])
+            objects = (_frame_object(track, where, frame_id, height, width, id_map, skipped)
+                       for where, track in tracks[video["id"]])
             records.append({
                 "file_name": os.path.join(image_root, file_name),
                 "height": height,
@@ -163,7 +117,10 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str = None) -
                 "is_key_frame": True,
                 "annotations": [obj for obj in objects if obj is not None],
             })
-    set_thing_metadata(dataset_name, thing_classes, id_map)
+    set_thing_metadata(dataset_name, thing_classes, id_map, json_file)
+    log_skipped_boxes([f"{track_id} (frame {frame_id})" for track_id, frame_id in skipped], json_file)
+    if check_files:
+        check_frame_files((record["file_name"] for record in records), json_file)
     return records
 
 
@@ -171,6 +128,8 @@ def register_ytvis_instances(name: str, metadata: dict, json_file: str, image_ro
     """Register a YouTube-VIS dataset: loaded lazily by ``DatasetCatalog.get(name)``.
 
     Its metadata gets ``json_file``, ``image_root``, ``evaluator_type="ytvis"`` and ``metadata``.
+    A name taken already (e.g. a builtin dataset's) is a ValueError.
     """
+    check_unregistered(name, json_file)
     DatasetCatalog.register(name, lambda: load_ytvis_json(json_file, image_root, name))
     MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="ytvis", **metadata)

@@ -1,20 +1,24 @@
 """Tiny bottleneck ResNets (``MODEL.TINY_RESNET.*``) for CPU configs: a dilated-res5 one under
-the DC5 neck (:mod:`.dc5`) and a plain one under detectron2's FPN."""
+the DC5 neck (:mod:`.dc5`), a plain one under detectron2's FPN, and a plain one alone (the
+per-frame backbone of TSN video recognition; :mod:`.tanet` builds its TANet twin)."""
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY
 from detectron2.modeling.backbone.fpn import FPN, LastLevelMaxPool
 from detectron2.modeling.backbone.resnet import BasicStem, BottleneckBlock, ResNet
 
-__all__ = ["build_tiny_resnet", "build_tiny_resnet_fpn_backbone"]
+__all__ = ["build_tiny_resnet", "build_tiny_resnet_backbone", "build_tiny_resnet_fpn_backbone"]
 
 
-def build_tiny_resnet(cfg, input_shape: ShapeSpec, *, dilated_res5: bool, out_features) -> ResNet:
+def build_tiny_resnet(cfg, input_shape: ShapeSpec, *, dilated_res5: bool, out_features,
+                      block_class=BottleneckBlock, **block_kwargs) -> ResNet:
     """A small bottleneck ResNet: ``TINY_RESNET.STEM_CHANNELS`` stem, then res2..res5 with
     ``STAGE_CHANNELS`` outputs (bottlenecks a quarter as wide), ``BLOCKS_PER_STAGE`` blocks
     and ``NORM``.
 
     Strides 4, 8, 16, 32; with ``dilated_res5``, res5 keeps stride 16 and dilates by 2
-    (detectron2 forbids dilation on its own R18/R34).
+    (detectron2 forbids dilation on its own R18/R34). ``block_class`` (a
+    :class:`BottleneckBlock` subclass) and ``block_kwargs`` (its further arguments) make
+    every block.
     """
     tiny = cfg.MODEL.TINY_RESNET
     if len(tiny.STAGE_CHANNELS) != 4 or len(tiny.BLOCKS_PER_STAGE) != 4:
@@ -30,12 +34,18 @@ def build_tiny_resnet(cfg, input_shape: ShapeSpec, *, dilated_res5: bool, out_fe
             raise ValueError(f"MODEL.TINY_RESNET.STAGE_CHANNELS: res{index + 2} halves the resolution, so its "
                              f"{channels} channels must differ from its input's {in_channels}")
         stages.append(ResNet.make_stage(
-            BottleneckBlock, num_blocks, in_channels=in_channels, out_channels=channels,
+            block_class, num_blocks, in_channels=in_channels, out_channels=channels,
             bottleneck_channels=max(channels // 4, 1), stride_per_block=[first_stride] + [1] * (num_blocks - 1),
-            norm=tiny.NORM, dilation=2 if is_res5 and dilated_res5 else 1,
+            norm=tiny.NORM, dilation=2 if is_res5 and dilated_res5 else 1, **block_kwargs,
         ))
         in_channels = channels
     return ResNet(stem, stages, out_features=list(out_features))
+
+
+@BACKBONE_REGISTRY.register()
+def build_tiny_resnet_backbone(cfg, input_shape: ShapeSpec) -> ResNet:
+    """The tiny ResNet alone, with outputs ``MODEL.RESNETS.OUT_FEATURES`` (strides 4-32)."""
+    return build_tiny_resnet(cfg, input_shape, dilated_res5=False, out_features=cfg.MODEL.RESNETS.OUT_FEATURES)
 
 
 @BACKBONE_REGISTRY.register()

@@ -1,4 +1,5 @@
 from .masktrack_rcnn import MaskTrackRCNN
 from .video_rcnn import VideoRCNN
+from .video_recognizer import VideoRecognizer
 
-__all__ = ["MaskTrackRCNN", "VideoRCNN"]
+__all__ = ["MaskTrackRCNN", "VideoRCNN", "VideoRecognizer"]

@@ -1,15 +1,15 @@
 """MaskTrack R-CNN on frame groups: Mask R-CNN + a track branch, trained on (target,
 reference) frame pairs, tracking at inference."""
-from typing import Hashable, List, Optional
+from typing import List, Optional
 
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import Instances
-from detectron2.utils.events import get_event_storage
 
 from ..reference_frames import reference_frames_of
 from ..roi_heads.masktrack_roi_heads import MaskTrackROIHeads
 from ..tracker import MatchWeights, Tracker
+from ..video_inference_cache import INFERENCE_CACHE_KEY
 from .video_rcnn import VideoRCNN
 
 __all__ = ["MaskTrackRCNN"]
@@ -25,8 +25,9 @@ class MaskTrackRCNN(VideoRCNN):
     RoI Align on it is also one of the target's support frames.
 
     At inference, frames must come video by video, in order (``VideoInferenceSampler``):
-    a :class:`Tracker` links the detections of the frames of one video, and starts afresh
-    with each new ``"video_id"`` (an input without one is a video of its own). Each output
+    a :class:`Tracker`, kept in the inputs' ``"inference_cache"``, links the detections of
+    the frames of one video, and starts afresh with each new ``"video_id"`` (an input
+    without a cache or a video id is a video of its own). Each output
     ``"instances"`` has ``pred_boxes``, ``scores``, ``pred_classes``, ``pred_masks`` and
     ``track_ids`` (long, unique within the video).
 
@@ -42,8 +43,6 @@ class MaskTrackRCNN(VideoRCNN):
         super().__init__(**kwargs)
         self.match_weights = match_weights
         self.max_unseen_frames = max_unseen_frames
-        self._tracker: Optional[Tracker] = None
-        self._tracked_video: Optional[Hashable] = None
 
     @classmethod
     def from_config(cls, cfg):
@@ -54,30 +53,16 @@ class MaskTrackRCNN(VideoRCNN):
         ret["max_unseen_frames"] = tracker.MAX_UNSEEN_FRAMES
         return ret
 
-    def train(self, mode: bool = True):
-        """Switching modes (e.g. an evaluation starting) also ends the current track set."""
-        self._tracker, self._tracked_video = None, None
-        return super().train(mode)
-
-    def forward(self, batched_inputs: List[dict]):
-        """Training losses (``loss_track`` included); in eval mode, :meth:`inference`."""
-        if not self.training:
-            return self.inference(batched_inputs)
+    def roi_heads_training_inputs(self, batched_inputs, images, features, support) -> dict:
+        """The reference frames (each input's first support frame) with their GT."""
         missing = [index for index, x in enumerate(batched_inputs) if "reference_instances" not in x]
         if missing:
             raise ValueError(f"MaskTrackRCNN training inputs {missing} have no 'reference_instances'; map them "
                              "with VISFrameGroupDatasetMapper (MODEL.TRACK_HEAD.ENABLED = True)")
-        images, features, support = self.frame_group_features(batched_inputs)
-        gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
         strides = {name: shape.stride for name, shape in self.backbone.output_shape().items()}
         references = reference_frames_of(features, images.image_sizes, strides, support,
                                          [x["reference_instances"].to(self.device) for x in batched_inputs])
-        proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
-        _, detector_losses = self.roi_heads(images, features, proposals, gt_instances, support=support,
-                                            references=references)
-        if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
-            self.visualize_training(batched_inputs, proposals)
-        return {**detector_losses, **proposal_losses}
+        return {"references": references}
 
     def inference(self, batched_inputs: List[dict], detected_instances: Optional[List[Instances]] = None,
                   do_postprocess: bool = True):
@@ -86,17 +71,16 @@ class MaskTrackRCNN(VideoRCNN):
         for x, instances in zip(batched_inputs, results):
             embeddings = instances.track_embeddings
             instances.remove("track_embeddings")
-            tracker = self._tracker_for(x)
+            tracker = self.tracker_for(x)
             instances.track_ids = tracker.update(instances.pred_boxes.tensor, instances.scores,
                                                  instances.pred_classes, embeddings)
         if do_postprocess:
             return GeneralizedRCNN._postprocess(results, batched_inputs, [r.image_size for r in results])
         return results
 
-    def _tracker_for(self, x: dict) -> Tracker:
-        """The tracker of ``x``'s video: the current one, or a new one for a new video."""
-        video = x.get("video_id")
-        if video is None or self._tracker is None or video != self._tracked_video:
-            self._tracker = Tracker(self.match_weights, self.max_unseen_frames)
-            self._tracked_video = video
-        return self._tracker
+    def tracker_for(self, x: dict) -> Tracker:
+        """The tracker of input ``x``'s video, kept in its ``"inference_cache"`` (a new one for
+        a new video). Without a cache each input is a video of its own."""
+        new_tracker = lambda: Tracker(self.match_weights, self.max_unseen_frames)  # noqa: E731
+        cache = x.get(INFERENCE_CACHE_KEY)
+        return cache.tracker(x.get("video_id"), new_tracker) if cache is not None else new_tracker()

@@ -16,6 +16,7 @@ from ..backbone.frozen_stats_bn import freeze_bn_stats
 from ..reference_frames import pad_and_stack
 from ..roi_heads.temporal_roi_heads import TemporalROIHeads
 from ..support_frames import SupportFrames, crop_to_image
+from ..video_inference_cache import INFERENCE_CACHE_KEY, VideoInferenceCache
 
 __all__ = ["VideoRCNN"]
 
@@ -69,50 +70,38 @@ class VideoRCNN(GeneralizedRCNN):
     * ``"support_images"``: list of ``[3, H, W]`` support frames, transformed like the
       target (may be empty);
     * ``"video_id"``, ``"frame_id"``, ``"support_frame_ids"`` (optional): identify the
-      target and support frames, so that identical frames are computed once and, at
-      inference, reused across target frames: a frame that is a support of many targets,
-      or both a target and a support, runs through the backbone once while cached (the
-      cache holds ``support_cache_size`` frames, least recently used out; frames
-      without ids are never cached).
+      target and support frames, so that identical frames are computed once;
+    * ``"inference_cache"`` (optional, inference): a :class:`VideoInferenceCache` shared by
+      the inputs of a video, in which frames computed once serve later target frames: a
+      frame that is a support of many targets, or both a target and a support, runs
+      through the backbone once while it stays in the cache. The model itself keeps
+      nothing between calls.
 
     The frames of the whole batch not cached yet go through the backbone in one pass;
     the RPN proposes boxes on the target frames (and, for SELSA, on the support frames
     with its test-time settings); the ROI heads (:class:`TemporalROIHeads`) see the
-    support frames' features and proposals. At inference the cached frames also keep
-    what the Temporal RoI Align operators derive from them alone.
+    support frames' features and proposals. Cached frames also keep what the Temporal RoI
+    Align operators and SELSA derive from them alone.
     """
 
     required_roi_heads = TemporalROIHeads  # subclasses name their own
 
     @configurable
-    def __init__(self, *, support_cache_size: int, support_proposals: int, **kwargs):
+    def __init__(self, *, support_proposals: int, **kwargs):
         super().__init__(**kwargs)
         required = self.required_roi_heads
         if not isinstance(self.roi_heads, required):
             raise ValueError(f"{type(self).__name__} needs MODEL.ROI_HEADS.NAME = '{required.__name__}' "
                              f"(or a subclass), got {type(self.roi_heads).__name__}")
-        self.support_cache_size = support_cache_size
         self.support_proposals = support_proposals
-        self._frame_cache: "OrderedDict[Hashable, _Frame]" = OrderedDict()
 
     @classmethod
     def from_config(cls, cfg):
         ret = super().from_config(cfg)
         if cfg.MODEL.BACKBONE.FREEZE_BN_STATS:
             ret["backbone"] = freeze_bn_stats(ret["backbone"])
-        ret["support_cache_size"] = 2 * cfg.INPUT.SUPPORT_FRAMES.TEST.NUM + 2
         ret["support_proposals"] = cfg.MODEL.SELSA.SUPPORT_PROPOSALS
         return ret
-
-    @property
-    def cached_frames(self) -> int:
-        """How many frames' features the inference cache holds now."""
-        return len(self._frame_cache)
-
-    def train(self, mode: bool = True):
-        """Switching modes (e.g. an evaluation starting) drops the inference caches."""
-        self._frame_cache.clear()
-        return super().train(mode)
 
     def forward(self, batched_inputs: List[dict]):
         """Training losses; in eval mode, :meth:`inference`."""
@@ -121,14 +110,22 @@ class VideoRCNN(GeneralizedRCNN):
         images, features, support = self.frame_group_features(batched_inputs)
         gt_instances = [x["instances"].to(self.device) for x in batched_inputs]
         proposals, proposal_losses = self.proposal_generator(images, features, gt_instances)
-        _, detector_losses = self.roi_heads(images, features, proposals, gt_instances, support=support)
+        extra = self.roi_heads_training_inputs(batched_inputs, images, features, support)
+        _, detector_losses = self.roi_heads(images, features, proposals, gt_instances, support=support, **extra)
         if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
             self.visualize_training(batched_inputs, proposals)
         return {**detector_losses, **proposal_losses}
 
+    def roi_heads_training_inputs(self, batched_inputs: List[dict], images: ImageList,
+                                  features: Dict[str, torch.Tensor], support: SupportFrames) -> dict:
+        """Keyword arguments the ROI heads take in training besides the support frames
+        (none here; subclasses add theirs, e.g. MaskTrack R-CNN's reference frames)."""
+        return {}
+
     def inference(self, batched_inputs: List[dict], detected_instances: Optional[List[Instances]] = None,
                   do_postprocess: bool = True):
-        """As :meth:`GeneralizedRCNN.inference`, on frame groups."""
+        """As :meth:`GeneralizedRCNN.inference`, on frame groups (given detections, too, get
+        their masks from the support frames)."""
         assert not self.training
         images, features, support = self.frame_group_features(batched_inputs)
         if detected_instances is None:
@@ -136,7 +133,7 @@ class VideoRCNN(GeneralizedRCNN):
             results, _ = self.roi_heads(images, features, proposals, None, support=support)
         else:
             detected = [x.to(self.device) for x in detected_instances]
-            results = self.roi_heads.forward_with_given_boxes(features, detected)
+            results = self.roi_heads.forward_with_given_boxes(features, detected, support=support)
         if do_postprocess:
             return GeneralizedRCNN._postprocess(results, batched_inputs, images.image_sizes)
         return results
@@ -149,35 +146,44 @@ class VideoRCNN(GeneralizedRCNN):
             frame's own, zero-padded to the largest of the batch), and the support frames
             (with proposals when the ROI heads use them).
         """
+        cache = self._inference_cache(batched_inputs)
         target_keys = [self._frame_key(x, x.get("frame_id"), x["image"]) for x in batched_inputs]
         support_keys = [self._support_keys(x) for x in batched_inputs]
         target_images = self._preprocess([x["image"] for x in batched_inputs])
-        frames = self._frames(batched_inputs, target_keys, support_keys, target_images)
+        frames = self._frames(batched_inputs, target_keys, support_keys, target_images, cache)
         target_features = {name: pad_and_stack([frames[key].features[name] for key in target_keys])
                            for name in self.backbone.output_shape()}
-        return target_images, target_features, self._support_frames(support_keys, frames)
+        return target_images, target_features, self._support_frames(support_keys, frames, cache)
 
-    def _frames(self, batched_inputs, target_keys, support_keys, target_images) -> Dict[Hashable, _Frame]:
-        """Every frame of the batch by key: those cached, the others computed in one backbone
-        pass. At inference, all of them are then the most recently used of the cache."""
+    def _inference_cache(self, batched_inputs: List[dict]) -> Optional[VideoInferenceCache]:
+        """The :class:`VideoInferenceCache` the inputs carry (one for all, or none); never
+        used in training, where weights change between calls."""
+        caches = {id(x.get(INFERENCE_CACHE_KEY)): x.get(INFERENCE_CACHE_KEY) for x in batched_inputs}
+        if len(caches) > 1:
+            raise ValueError("the inputs of one batch must share one 'inference_cache' (or carry none)")
+        cache = next(iter(caches.values()), None)
+        return None if self.training else cache
+
+    def _frames(self, batched_inputs, target_keys, support_keys, target_images,
+                cache: Optional[VideoInferenceCache]) -> Dict[Hashable, _Frame]:
+        """Every frame of the batch by key: those in ``cache``, the others computed in one
+        backbone pass; with a cache, all of them are then its most recently used."""
+        cached = cache.frames if cache is not None else {}
         pending = OrderedDict()  # key -> normalized [3, h, w] image of frames not computed yet
         for key, (height, width), image in zip(target_keys, target_images.image_sizes, target_images.tensor):
-            if key not in self._frame_cache and key not in pending:
+            if key not in cached and key not in pending:
                 pending[key] = image[:, :height, :width]
         for x, frame_keys in zip(batched_inputs, support_keys):
             for key, image in zip(frame_keys, x.get("support_images", [])):
-                if key not in self._frame_cache and key not in pending:
+                if key not in cached and key not in pending:
                     pending[key] = self._normalize(image)
         keys = list(OrderedDict.fromkeys(target_keys + [key for frame_keys in support_keys for key in frame_keys]))
-        frames = {key: self._frame_cache[key] for key in keys if key in self._frame_cache}
+        frames = {key: cached.get(key) for key in keys if key in cached}
         frames.update(self._compute_frames(pending))
-        if not self.training:
+        if cache is not None:
             for key in keys:
                 if key[0] != "anonymous":
-                    self._frame_cache[key] = frames[key]
-                    self._frame_cache.move_to_end(key)
-            while len(self._frame_cache) > self.support_cache_size:
-                self._frame_cache.popitem(last=False)
+                    cache.frames[key] = frames[key]
         return frames
 
     def _compute_frames(self, pending: "OrderedDict[Hashable, torch.Tensor]") -> Dict[Hashable, _Frame]:
@@ -195,7 +201,8 @@ class VideoRCNN(GeneralizedRCNN):
             frames[key] = _Frame(own, crop_to_image(own, strides, image_size), image_size)
         return frames
 
-    def _support_frames(self, keys, frames: Dict[Hashable, _Frame]) -> SupportFrames:
+    def _support_frames(self, keys, frames: Dict[Hashable, _Frame],
+                        cache: Optional[VideoInferenceCache]) -> SupportFrames:
         """Assemble the :class:`SupportFrames` of support ``keys`` (per target frame)."""
         if self.roi_heads.uses_support_proposals:
             unique = {key: frames[key] for frame_keys in keys for key in frame_keys}
@@ -206,8 +213,9 @@ class VideoRCNN(GeneralizedRCNN):
             counts=[len(frame_keys) for frame_keys in keys],
             image_sizes=[frame.image_size for frame in ordered],
             proposals=[frame.proposals for frame in ordered] if self.roi_heads.uses_support_proposals else None,
-            target_keys=None if self.training else [tuple(frame_keys) for frame_keys in keys],
+            target_keys=None if cache is None else [tuple(frame_keys) for frame_keys in keys],
             encodings=None if self.training else [frame.encodings for frame in ordered],
+            references=None if cache is None else cache.references,
         )
 
     def _add_proposals(self, frames: List[_Frame]):
@@ -241,7 +249,8 @@ class VideoRCNN(GeneralizedRCNN):
 
         Frames are known to be identical when they have the same frame id in the same
         video: within one input (one transform), and at inference (deterministic test
-        transforms) across inputs too. A frame without ids is its own key, never cached.
+        transforms) across inputs and calls too. A frame without ids is its own key, never
+        cached.
         """
         if frame_id is None or "video_id" not in x:
             return ("anonymous", id(image))

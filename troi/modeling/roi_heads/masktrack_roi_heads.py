@@ -8,7 +8,7 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, select_foreground_proposals
 from detectron2.structures import Instances
 
-from ..poolers import branch_pooler_from_config
+from ..poolers import TemporalROIPooler, branch_pooler_from_config
 from ..reference_frames import ReferenceFrames
 from ..support_frames import SupportFrames
 from .temporal_roi_heads import TemporalROIHeads
@@ -45,6 +45,8 @@ class MaskTrackROIHeads(TemporalROIHeads):
         self.track_pooler = track_pooler
         self.track_head = track_head
         self.track_loss_weight = track_loss_weight
+        if isinstance(track_pooler, TemporalROIPooler):
+            track_pooler.frame_group = self.frame_group
 
     @classmethod
     def from_config(cls, cfg, input_shape):
@@ -74,33 +76,36 @@ class MaskTrackROIHeads(TemporalROIHeads):
                 references: Optional[ReferenceFrames] = None):
         """As :meth:`TemporalROIHeads.forward`; training also needs the target frames'
         ``references`` and adds ``loss_track``."""
-        results, losses = super().forward(images, features, proposals, targets, support)
-        if self.training:
-            if references is None:
-                raise ValueError("MaskTrackROIHeads needs the reference frames ('references') in training")
-            losses.update(self._forward_track(features, results, support, references))
+        if self.training and references is None:
+            raise ValueError("MaskTrackROIHeads needs the reference frames ('references') in training")
+        with self.frame_group.of(support):
+            results, losses = super().forward(images, features, proposals, targets, support)
+            if self.training:
+                losses.update(self._forward_track(features, results, references))
         return results, losses
 
     def forward_with_given_boxes(self, features: Dict[str, torch.Tensor], instances: List[Instances],
                                  support: Optional[SupportFrames] = None) -> List[Instances]:
         """As :meth:`TemporalROIHeads.forward_with_given_boxes`, plus each detection's
         ``track_embeddings``."""
-        instances = super().forward_with_given_boxes(features, instances, support)
-        boxes = [x.pred_boxes for x in instances]
-        embeddings = self.track_head(self.pool(self.track_pooler, self.track_in_features, features, boxes, support))
+        with self.frame_group.of(support):
+            instances = super().forward_with_given_boxes(features, instances, support)
+            boxes = [x.pred_boxes for x in instances]
+            embeddings = self.track_head(self.track_pooler([features[f] for f in self.track_in_features], boxes))
         for image_instances, image_embeddings in zip(instances, embeddings.split([len(b) for b in boxes])):
             image_instances.track_embeddings = image_embeddings
         return instances
 
-    def _forward_track(self, features, proposals: List[Instances], support: Optional[SupportFrames],
-                       references: ReferenceFrames) -> Dict[str, torch.Tensor]:
-        """``loss_track`` of the foreground proposals against their reference frames."""
+    def _forward_track(self, features, proposals: List[Instances], references: ReferenceFrames) -> Dict[str, torch.Tensor]:
+        """``loss_track`` of the foreground proposals against their reference frames (the
+        target frames' support frames are in the frame group)."""
         foreground, _ = select_foreground_proposals(proposals, self.num_classes)
         boxes = [p.proposal_boxes for p in foreground]
-        embeddings = self.track_head(self.pool(self.track_pooler, self.track_in_features, features, boxes, support))
+        embeddings = self.track_head(self.track_pooler([features[f] for f in self.track_in_features], boxes))
         reference_boxes = [r.gt_boxes for r in references.instances]
-        reference_embeddings = self.track_head(self.pool(
-            self.track_pooler, self.track_in_features, references.features, reference_boxes, references.support))
+        with self.frame_group.of(references.support):  # the reference frames' own supports
+            reference_embeddings = self.track_head(self.track_pooler(
+                [references.features[f] for f in self.track_in_features], reference_boxes))
         logits, labels = [], []
         per_image = zip(foreground, embeddings.split([len(b) for b in boxes]), references.instances,
                         reference_embeddings.split([len(b) for b in reference_boxes]))

@@ -32,6 +32,10 @@ class SelsaBoxHead(FastRCNNConvFCHead):
     ``aggregate_references``, aggregated over themselves in the same way (the original
     MXNet SELSA). Without references it is exactly a FastRCNNConvFCHead.
 
+    The references come as arguments, or from the :class:`FrameGroupScope` its ROI heads
+    share with it (:attr:`frame_group`), so that detectron2's ``_forward_box`` calls it
+    unchanged.
+
     Args:
         num_attention_blocks: heads of each aggregator.
         aggregate_after_fc: 1-based FC indices followed by an aggregator; empty = all.
@@ -44,6 +48,7 @@ class SelsaBoxHead(FastRCNNConvFCHead):
                  aggregate_after_fc: Sequence[int] = (), aggregate_references: bool = False):
         super().__init__(input_shape, conv_dims=conv_dims, fc_dims=fc_dims, conv_norm=conv_norm)
         self.aggregate_references = aggregate_references
+        self.frame_group = None  # a FrameGroupScope, set by the ROI heads that own the head
         indices = list(aggregate_after_fc) or list(range(1, len(fc_dims) + 1))
         if not fc_dims or any(not 1 <= index <= len(fc_dims) for index in indices):
             raise ValueError(f"aggregate_after_fc={list(aggregate_after_fc)} must index the {len(fc_dims)} FC layers")
@@ -95,12 +100,19 @@ class SelsaBoxHead(FastRCNNConvFCHead):
         """
         Args:
             x: ``[N, C, h, w]`` pooled features of the target proposals.
-            references: :meth:`reference_features` of the support proposals, or None.
+            references: :meth:`reference_features` of the support proposals, or None: those
+                of :attr:`frame_group`, if any, else no aggregation.
             rois_per_image, refs_per_image: rows of ``x`` / of each reference per image.
 
         Returns:
             ``[N, fc_dims[-1]]`` box features.
         """
+        scoped = self.frame_group.references if self.frame_group is not None else None
+        if references is None and scoped is not None:
+            if scoped.rois_per_image is None or sum(scoped.rois_per_image) != len(x):
+                raise ValueError(f"the frame group's SELSA references are for RoIs per image {scoped.rois_per_image}, "
+                                 f"the box head got {len(x)} RoIs")
+            references, rois_per_image, refs_per_image = scoped.features, scoped.rois_per_image, scoped.refs_per_image
         reference = iter(references or ())
         for name, layer in self._layers():
             x = layer(x)
