@@ -14,60 +14,17 @@ Datasets whose metadata says ``evaluator_type: "recognition"`` are read as clips
 
 ``--num-gpus N`` starts N worker processes: on GPUs with NCCL, or without CUDA, on CPU with gloo.
 """
-import os
-
-import troi  # noqa: F401  (compat shims before detectron2 imports)
+import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from detectron2.config import get_cfg
-from detectron2.data import MetadataCatalog
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 from troi import add_troi_config
 from troi.checkpoint import AtomicCheckpointer
 from troi.compat import launch
-from troi.data import (
-    build_clip_test_loader,
-    build_clip_train_loader,
-    build_frame_group_test_loader,
-    build_frame_group_train_loader,
-    is_recognition_dataset,
-)
-from troi.engine import ResumableTrainer
-from troi.evaluation import RecognitionEvaluator, VIDEvaluator, YTVISEvaluator
-from troi.solver import build_optimizer
+from troi.engine import Trainer
 
-
-class Trainer(ResumableTrainer):
-    """DefaultTrainer whose loaders yield frame groups, whose evaluators score videos, and
-    whose ``--resume`` continues a run exactly (:class:`ResumableTrainer`)."""
-
-    @classmethod
-    def build_train_loader(cls, cfg):
-        if is_recognition_dataset(cfg.DATASETS.TRAIN):  # video recognition: clips of T frames
-            return build_clip_train_loader(cfg)
-        return build_frame_group_train_loader(cfg)
-
-    @classmethod
-    def build_test_loader(cls, cfg, dataset_name):
-        if is_recognition_dataset([dataset_name]):
-            return build_clip_test_loader(cfg, dataset_name)
-        return build_frame_group_test_loader(cfg, dataset_name)
-
-    @classmethod
-    def build_optimizer(cls, cfg, model):
-        return build_optimizer(cfg, model)
-
-    @classmethod
-    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
-        evaluator_type = MetadataCatalog.get(dataset_name).get("evaluator_type")
-        if evaluator_type == "vid":
-            return VIDEvaluator(dataset_name, output_dir=output_folder)
-        if evaluator_type == "ytvis":
-            return YTVISEvaluator(dataset_name, output_dir=output_folder)
-        if evaluator_type == "recognition":
-            return RecognitionEvaluator(dataset_name, output_dir=output_folder)
-        raise ValueError(f"no evaluator for dataset {dataset_name!r} (evaluator_type={evaluator_type!r})")
+__all__ = ["Trainer", "main", "setup"]
 
 
 def setup(args):

@@ -86,14 +86,14 @@ def run_worker(implementation, inputs_path, output_path, repeats):
     args = data["args"]
     operator = TemporalRoIAlign(args["channels"], args["k"], args["blocks"])
     if args["blocks"] > 0:
-        operator.aggregation.embed.load_state_dict(data["embed"])
+        operator.embed.load_state_dict(data["embed"])
     if implementation == "troi":
         def run():
             return operator(data["roi_feats"], data["support_feats"])
     else:
         def run():
             return full_matrix_temporal_roi_align(
-                data["roi_feats"], data["support_feats"], operator.aggregation.embed, args["k"], args["blocks"])
+                data["roi_feats"], data["support_feats"], operator.embed, args["k"], args["blocks"])
     with torch.no_grad():
         baseline = current_rss_mb()
         start = time.perf_counter()
@@ -145,7 +145,7 @@ def main():
     }
     torch.manual_seed(0)
     if args.blocks > 0:
-        data["embed"] = TemporalRoIAlign(args.channels, args.k, args.blocks).aggregation.embed.state_dict()
+        data["embed"] = TemporalRoIAlign(args.channels, args.k, args.blocks).embed.state_dict()
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench_troi_") as tmp:
         inputs_path = os.path.join(tmp, "inputs.pt")

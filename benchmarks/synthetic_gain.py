@@ -33,7 +33,6 @@ ablations reuse the gain run's TRoI and single-frame models. Shows a progress ba
 """
 import argparse
 import hashlib
-import importlib.util
 import json
 import logging
 import multiprocessing
@@ -75,18 +74,11 @@ def build_cfg(job: dict):
     return cfg
 
 
-def _load_train_net():
-    spec = importlib.util.spec_from_file_location("train_net", ROOT / "train_net.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _worker(job: dict):
     """Train (unless ``job["train"]`` is False), then evaluate; write ``job["result_file"]``."""
     import torch
 
-    import troi  # noqa: F401  (its compat shims come before any detectron2 import)
+    import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
     from detectron2.engine import hooks
     from detectron2.utils.env import seed_all_rng
     from detectron2.utils.logger import setup_logger
@@ -106,7 +98,7 @@ def _worker(job: dict):
     logger = setup_logger(os.path.join(cfg.OUTPUT_DIR, "log.txt"), name="detectron2")
     for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
         logger.removeHandler(handler)  # the log goes to the file; the terminal shows the progress bar
-    Trainer = _load_train_net().Trainer
+    from troi.engine import Trainer
     result = {}
     if job["train"]:
         step_times = []
@@ -200,16 +192,19 @@ def run_job(job: dict) -> dict:
 def class_agnostic_metrics(job: dict) -> dict:
     """AP50 (all, degraded, clean frames) of the job's val detections with every class
     merged into one: how well the model finds the objects, whatever their class."""
+    from troi.data.datasets.coco_vid_format import EVALUATION_NEEDS, read_coco_vid_json, read_detections
     from troi.evaluation import evaluate_vid
 
     _, _, val_name = dataset_names(job["seed"])
-    with open(os.path.join(job["data_dir"], "val", "coco_vid.json")) as f:
-        ground_truth = json.load(f)
+    ground_truth = read_coco_vid_json(os.path.join(job["data_dir"], "val", "coco_vid.json"), EVALUATION_NEEDS,
+                                      "ground-truth json")
+    detections = read_detections(os.path.join(job["output_dir"], "inference", val_name, "vid_detections.json"),
+                                 {image["id"] for image in ground_truth["images"]},
+                                 {category["id"] for category in ground_truth["categories"]})
     ground_truth["categories"] = [{"id": 1, "name": "object"}]
-    for annotation in ground_truth.get("annotations", []):
+    for annotation in ground_truth["annotations"]:
         annotation["category_id"] = 1
-    with open(os.path.join(job["output_dir"], "inference", val_name, "vid_detections.json")) as f:
-        detections = [dict(detection, category_id=1) for detection in json.load(f)]
+    detections = [dict(detection, category_id=1) for detection in detections]
     with tempfile.TemporaryDirectory() as folder:
         gt_path = os.path.join(folder, "class_agnostic_gt.json")
         with open(gt_path, "w") as f:

@@ -66,7 +66,7 @@ def _worker(job: dict):
     """Train, measure, evaluate; write ``job["result_file"]``."""
     import torch
 
-    import troi  # noqa: F401  (its compat shims come before any detectron2 import)
+    import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
     from detectron2.engine import hooks
     from detectron2.utils.logger import setup_logger
     from tqdm import tqdm

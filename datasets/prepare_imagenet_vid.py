@@ -8,7 +8,8 @@ Input, the ILSVRC2015 tree (default ``$DETECTRON2_DATASETS/ILSVRC``)::
     Annotations/DET/train/<subdirs>/<image>.xml            Data/DET/train/<subdirs>/<image>.JPEG
     Lists/VID_train_15frames.txt, Lists/DET_train_30classes.txt   (optional, FGFA's split lists)
 
-Output (default ``<ILSVRC>/annotations``), in the format of ``troi.data.datasets.coco_vid``:
+Output (default ``<ILSVRC>/annotations``), in the format of ``troi.data.datasets.coco_vid_format``
+(each json is checked against it before it is written):
 
 - ``imagenet_vid_train.json``: every frame of every train snippet; 15 key frames per
   snippet have ``is_vid_train_frame: true`` (the frames trained on; support frames
@@ -52,6 +53,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 from tqdm import tqdm
 
+from troi.data.datasets.coco_vid_format import WRITER_NEEDS, check_coco_vid
 from troi.data.datasets.imagenet_vid import IMAGENET_VID_CATEGORIES
 from troi.utils import write_json_atomically
 
@@ -295,6 +297,8 @@ def convert(ilsvrc_root: str, output_dir: str = None, splits=SPLITS, lists_dir: 
     """Convert ``splits`` and write their jsons; returns ``{split: json path}``.
 
     ``show_progress``: progress bars always (True), never (False), or on a terminal (None).
+    A json is checked before it is written: one the loader or the evaluation would refuse
+    (e.g. with an XML box whose xmax is below its xmin) is a ValueError, and not written.
     """
     _require_dir(ilsvrc_root)
     output_dir = output_dir or os.path.join(ilsvrc_root, "annotations")
@@ -307,6 +311,7 @@ def convert(ilsvrc_root: str, output_dir: str = None, splits=SPLITS, lists_dir: 
         else:
             content = convert_vid(ilsvrc_root, split.split("_")[1], lists_dir, show_progress)
         written[split] = os.path.join(output_dir, OUTPUT_NAMES[split])
+        check_coco_vid(content, WRITER_NEEDS, written[split])
         write_json_atomically(content, written[split])
         key_frames = sum(image["is_vid_train_frame"] for image in content["images"])
         print(f"{split}: {len(content['videos'])} videos, {len(content['images'])} images "

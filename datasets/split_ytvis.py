@@ -11,6 +11,8 @@ writes ``train.json`` and ``holdout.json`` into ``--output-dir``. Both keep ever
 top-level key of the input (``info``, ``licenses``, ``categories``, ...); each video goes
 to exactly one of them with all its annotations, in the input's order. The holdout videos
 are a uniform sample drawn with ``--seed``: the same input and seed give the same split.
+The input is read and checked by ``troi.data.datasets.ytvis_format`` (what
+``SPLIT_NEEDS`` says: unique video ids, every track of one of them).
 
 Both files are first written to temporary files beside their destination and then renamed
 into place: a failure leaves no half-written file, and never a new file beside a stale one.
@@ -19,30 +21,13 @@ import argparse
 import json
 import random
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-from troi.utils import atomic_outputs, read_json
+from troi.data.datasets.ytvis_format import SPLIT_NEEDS, read_ytvis_json
+from troi.utils import atomic_outputs
 
 OUTPUT_NAMES = ("train.json", "holdout.json")
-
-
-def load_ytvis_json(path: Path) -> dict:
-    """Read a YouTube-VIS json; ``ValueError`` naming the file and key if it is not one."""
-    dataset = read_json(path, "YouTube-VIS json")
-    if not isinstance(dataset, dict):
-        raise ValueError(f"{path} must hold a json object, not a {type(dataset).__name__}")
-    for key in ("videos", "annotations", "categories"):
-        if not isinstance(dataset.get(key), list):
-            raise ValueError(f"{path} needs a list under key {key!r}")
-    for index, video in enumerate(dataset["videos"]):
-        if not isinstance(video, dict) or "id" not in video:
-            raise ValueError(f"{path}: videos[{index}] has no 'id'")
-    for index, annotation in enumerate(dataset["annotations"]):
-        if not isinstance(annotation, dict) or "video_id" not in annotation:
-            raise ValueError(f"{path}: annotations[{index}] has no 'video_id'")
-    return dataset
 
 
 def num_holdout_videos(num_videos: int, fraction: Optional[float] = None, count: Optional[int] = None) -> int:
@@ -61,18 +46,10 @@ def num_holdout_videos(num_videos: int, fraction: Optional[float] = None, count:
 
 
 def split_ytvis(dataset: dict, num_holdout: int, seed: int) -> Tuple[dict, dict]:
-    """Train and holdout datasets: ``num_holdout`` videos drawn with ``seed``, each video
-    with its annotations, the other top-level keys copied into both."""
+    """Train and holdout datasets of a checked ``dataset`` (``read_ytvis_json(path,
+    SPLIT_NEEDS)``): ``num_holdout`` videos drawn with ``seed``, each video with its
+    annotations, the other top-level keys copied into both."""
     video_ids = [video["id"] for video in dataset["videos"]]
-    duplicates = [video_id for video_id, count in Counter(video_ids).items() if count > 1]
-    if duplicates:
-        raise ValueError(f"video ids occur more than once: {duplicates}")
-    known_ids = set(video_ids)
-    for index, annotation in enumerate(dataset["annotations"]):
-        if annotation["video_id"] not in known_ids:
-            raise ValueError(
-                f"annotations[{index}] refers to video_id {annotation['video_id']!r}, which is not a video"
-            )
     holdout_ids = set(random.Random(seed).sample(video_ids, num_holdout))
 
     def subset(in_holdout: bool) -> dict:
@@ -114,7 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.json.resolve() in (train_path.resolve(), holdout_path.resolve()):
             raise ValueError(f"--output-dir {args.output_dir} would overwrite the input {args.json}")
-        dataset = load_ytvis_json(args.json)
+        dataset = read_ytvis_json(args.json, SPLIT_NEEDS)
         num_holdout = num_holdout_videos(len(dataset["videos"]), args.holdout_fraction, args.holdout_videos)
         train, holdout = split_ytvis(dataset, num_holdout, args.seed)
         args.output_dir.mkdir(parents=True, exist_ok=True)

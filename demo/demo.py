@@ -20,7 +20,7 @@ import time
 import cv2
 import numpy as np
 
-import troi  # noqa: F401  (compat shims before detectron2 imports)
+import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import setup_logger

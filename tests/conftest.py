@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-import troi  # noqa: F401
+import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -101,7 +101,6 @@ def tiny_vis_cfg(troi_on=False, num_classes=3):
         "MODEL.ROI_MASK_HEAD.NUM_CONV", 1,
         "MODEL.ROI_MASK_HEAD.CONV_DIM", 8,
         "MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO", 2,
-        "MODEL.TRACK_HEAD.ENABLED", True,
         "MODEL.TRACK_HEAD.FC_DIM", 32,
         "MODEL.TRACK_HEAD.POOLER_SAMPLING_RATIO", 2,
         "MODEL.TROI.ENABLED", troi_on,

@@ -47,6 +47,38 @@ def test_recognition_config_loads_and_matches_its_variant(path):
         assert cfg.MODEL.WEIGHTS.endswith("resnet50.pkl")
 
 
+@pytest.mark.parametrize("path", RECOGNITION, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_recognition_config_builds_a_video_recognizer_with_a_tam_in_every_tanet_bottleneck(path):
+    import torch
+    from detectron2.modeling import build_model
+
+    from troi.layers import TemporalAdaptiveModule
+    from troi.modeling import TemporalAdaptiveBottleneckBlock, VideoRecognizer
+
+    cfg = load(path)
+    cfg.MODEL.DEVICE = "cpu"
+    model = build_model(cfg)
+    assert isinstance(model, VideoRecognizer)
+    blocks = [m for m in model.backbone.modules() if isinstance(m, TemporalAdaptiveBottleneckBlock)]
+    tams = [m for m in model.modules() if isinstance(m, TemporalAdaptiveModule)]
+    if path.stem.startswith("tanet"):
+        # ResNet-50: 3 + 4 + 6 + 3 bottlenecks; the tiny ResNet: MODEL.TINY_RESNET.BLOCKS_PER_STAGE
+        expected = sum(cfg.MODEL.TINY_RESNET.BLOCKS_PER_STAGE) if path.parent.name == "synthetic" else 16
+        assert len(blocks) == len(tams) == expected
+        assert {tam.num_segments for tam in tams} == {cfg.INPUT.CLIP.NUM_SEGMENTS}
+    else:
+        assert blocks == [] and tams == []
+    assert model.cls_head.fc_cls.out_features == cfg.MODEL.RECOGNITION_HEAD.NUM_CLASSES
+    if path.parent.name == "synthetic":  # tiny: one clip through the model
+        crop = cfg.INPUT.CLIP.CROP_SIZE
+        clip = torch.randint(0, 256, (cfg.INPUT.CLIP.NUM_SEGMENTS, 3, crop, crop), dtype=torch.uint8,
+                             generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            (output,) = model.eval()([{"clip": clip}])
+        assert output["scores"].shape == (cfg.MODEL.RECOGNITION_HEAD.NUM_CLASSES,)
+        assert torch.isclose(output["scores"].sum(), torch.tensor(1.0))
+
+
 @pytest.mark.parametrize("path", [p for p in CONFIGS if p not in RECOGNITION],
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_config_loads_and_matches_its_variant(path):
@@ -54,7 +86,7 @@ def test_config_loads_and_matches_its_variant(path):
     variant = path.stem
     if variant.startswith("masktrack"):
         assert cfg.MODEL.META_ARCHITECTURE == "MaskTrackRCNN" and cfg.MODEL.ROI_HEADS.NAME == "MaskTrackROIHeads"
-        assert cfg.MODEL.MASK_ON and cfg.MODEL.TRACK_HEAD.ENABLED and cfg.INPUT.MASK_FORMAT == "bitmask"
+        assert cfg.MODEL.MASK_ON and cfg.INPUT.MASK_FORMAT == "bitmask"
     else:
         assert cfg.MODEL.META_ARCHITECTURE == "VideoRCNN" and cfg.MODEL.ROI_HEADS.NAME == "TemporalROIHeads"
     assert cfg.MODEL.TROI.ENABLED == ("troi" in variant)

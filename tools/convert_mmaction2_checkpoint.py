@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import troi  # noqa: F401  (the detectron2 shims, and this project's registries)
+import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from detectron2.config import get_cfg
 from troi import add_troi_config
 from troi.converters.mmaction2_tanet import convert_tanet_checkpoint, write_tanet_checkpoint

@@ -17,7 +17,7 @@ Converting the same file twice gives the same bytes.
 import argparse
 import sys
 
-import troi  # noqa: F401  (the detectron2 shims, and this project's registries)
+import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from troi.converters.mmtracking_checkpoint import convert_checkpoint, write_converted
 
 

@@ -6,6 +6,7 @@ in place: a process killed (or a disk filling) in between leaves a truncated
 checkpoint or an empty ``last_checkpoint``, and ``--resume`` then fails with
 ``Checkpoint /dir/ not found!`` or ``OSError: [Errno 22] Invalid argument``.
 """
+from . import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 import contextlib
 import os
 from typing import Any

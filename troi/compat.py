@@ -1,6 +1,10 @@
 """Every shim this project needs to run detectron2 on the stacks it supports, in one place.
 
-``import troi`` calls :func:`apply_all` before anything imports ``detectron2.layers``.
+Importing this module applies them (:func:`apply_all`): every part of troi that uses
+detectron2 (``troi.config``, ``troi.solver``, ``troi.checkpoint``, ``troi.data``,
+``troi.modeling``, ``troi.engine``, ``troi.evaluation``, ``troi.converters``) imports it
+first, and scripts import it before their own detectron2 imports. ``troi.layers`` needs
+torch only and does not.
 Each shim is a no-op where it is not needed, so a normal detectron2 install (built
 from source, with ``detectron2._C``) works unchanged. Each says which versions need it.
 """
@@ -153,8 +157,15 @@ def checkpoint_trainer_optimizer():
     DefaultTrainer.load_state_dict = load_state_dict
 
 
+_applied = False
+
+
 def apply_all():
-    """Apply every shim (idempotent). Called by ``import troi``."""
+    """Apply every shim, once (later calls do nothing). Run when this module is imported."""
+    global _applied
+    if _applied:
+        return
+    _applied = True
     install_compiled_ops_stand_in()
     alias_pillow_linear()
     alias_numpy_builtin_types()
@@ -235,3 +246,6 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
         args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout),
         daemon=False,
     )
+
+
+apply_all()

@@ -1,5 +1,8 @@
 """All config keys this project adds to detectron2's, in one place."""
+from . import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from detectron2.config import CfgNode as CN
+
+from .layers.most_similar_roi_align import DEFAULT_SIMILARITY_CHUNK_SIZE
 
 __all__ = ["add_troi_config"]
 
@@ -18,7 +21,7 @@ def add_troi_config(cfg):
     # N: temporal attention blocks of TAFA (eq. 5-8); 0 averages the T+1 frames.
     cfg.MODEL.TROI.NUM_ATTENTION_BLOCKS = 4
     # Similarity entries (RoI cells x support positions) computed at once; bounds memory.
-    cfg.MODEL.TROI.SIMILARITY_CHUNK_SIZE = 2**22
+    cfg.MODEL.TROI.SIMILARITY_CHUNK_SIZE = DEFAULT_SIMILARITY_CHUNK_SIZE  # 2**22
     # ROI head branches whose RoI features are Temporal RoI Aligned when ENABLED: any of
     # "box", "mask" (TemporalROIHeads) and "track" (MaskTrackROIHeads); each has its own
     # operator.
@@ -65,9 +68,9 @@ def add_troi_config(cfg):
 
     # --- Track head (MaskTrack R-CNN, Yang et al., ICCV 2019) ----------------------------
     cfg.MODEL.TRACK_HEAD = CN()
-    # Learn to track: training inputs carry a reference frame with its GT (the train loader
-    # maps with VISFrameGroupDatasetMapper); required by MaskTrackROIHeads.
-    cfg.MODEL.TRACK_HEAD.ENABLED = False
+    # Whether training inputs carry a reference frame (VISFrameGroupDatasetMapper) is the
+    # meta-architecture's to say (MaskTrackRCNN does): the former switch for it is ignored.
+    cfg.register_deprecated_key("MODEL.TRACK_HEAD.ENABLED")
     # Name of the embedding head in ROI_TRACK_HEAD_REGISTRY.
     cfg.MODEL.TRACK_HEAD.NAME = "TrackEmbeddingHead"
     # FC layers of the embedding head (ReLU between them).
@@ -132,7 +135,7 @@ def add_troi_config(cfg):
     # does; the reference: "cv2").
     cfg.INPUT.RESIZE_BACKEND = "PIL"
 
-    # --- Reference frame (track head training, MODEL.TRACK_HEAD.ENABLED) -----------------
+    # --- Reference frame (track head training: MaskTrackRCNN) ----------------------------
     # Drawn uniformly within +-FRAME_RANGE frames of the target (never the target itself,
     # unless the video has one frame); it is also the first support frame.
     cfg.INPUT.REFERENCE_FRAME = CN()

@@ -89,7 +89,8 @@ def reduced_masktrack_config():
     detector["neck"].update(in_channels=[32, 64, 128, 256], out_channels=16)
     detector["rpn_head"].update(in_channels=16, feat_channels=16)
     roi = detector["roi_head"]
-    for extractor in (roi["bbox_roi_extractor"], roi["mask_roi_extractor"], config["model"]["track_head"]["roi_extractor"]):
+    track_extractor = config["model"]["track_head"]["roi_extractor"]
+    for extractor in (roi["bbox_roi_extractor"], roi["mask_roi_extractor"], track_extractor):
         extractor["out_channels"] = 16
     roi["bbox_head"].update(in_channels=16, fc_out_channels=32)
     roi["mask_head"].update(in_channels=16, conv_out_channels=16)
@@ -168,5 +169,6 @@ def test_a_missing_parameter_is_named():
     state = mmdet_masktrack_state_dict()
     del state["detector.roi_head.mask_head.conv_logits.bias"]
     converted = convert_state_dict(state, "masktrack", target_layout(cfg, config))
-    with pytest.raises(CheckpointConversionError, match=r"missing from the checkpoint: roi_heads\.mask_head\.predictor\.bias"):
+    missing = r"missing from the checkpoint: roi_heads\.mask_head\.predictor\.bias"
+    with pytest.raises(CheckpointConversionError, match=missing):
         check_against_model(converted, cfg, "masktrack")

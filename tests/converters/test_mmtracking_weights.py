@@ -36,7 +36,7 @@ def test_every_tensor_but_the_batch_norm_counters_is_converted(name, kind, tenso
     np.testing.assert_array_equal(converted["roi_heads.box_head.aggregators.fc2.ref_fc_embed.weight"],
                                   state_dict["detector.roi_head.bbox_head.aggregator.1.ref_fc_embed.weight"].numpy())
     if kind == "selsa_troi":
-        assert "roi_heads.box_pooler.temporal_roi_align.aggregation.embed.weight" in converted
+        assert "roi_heads.box_pooler.temporal_roi_align.embed.weight" in converted
 
 
 def test_anchor_permutation_maps_ratio_major_to_size_major():

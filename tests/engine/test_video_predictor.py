@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from tests.conftest import tiny_video_cfg
-from troi.data.sampling import past_support_frames, uniform_support_frames
+from troi.data.support_frame_positions import past_support_frames, uniform_support_frames
 from troi.engine import VideoPredictor
 
 

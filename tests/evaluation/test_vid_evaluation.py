@@ -258,10 +258,11 @@ def test_truncated_json_names_the_file(vid_set, tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda gt: gt["annotations"][3].pop("instance_id"), r"annotations\[3\] has no key 'instance_id'"),
-    (lambda gt: gt["images"][5].pop("frame_id"), r"images\[5\] has no key 'frame_id'"),
-    (lambda gt: gt.pop("categories"), r"missing the top-level key 'categories'"),
-    (lambda gt: gt["annotations"][0].update(image_id=12345), r"annotation 1 refers to image 12345"),
+    (lambda gt: gt["annotations"][3].pop("instance_id"), r"annotations\[3\] has no 'instance_id'"),
+    (lambda gt: gt["images"][5].pop("frame_id"), r"images\[5\] has no 'frame_id'"),
+    (lambda gt: gt.pop("categories"), r"has no top-level 'categories' list"),
+    (lambda gt: gt["annotations"][0].update(image_id=12345),
+     r"annotations\[0\] \(id 1\) has image_id 12345, which is not in the images"),
 ])
 def test_malformed_ground_truth_names_the_key_and_the_file(tmp_path, change, message):
     gt, detections = make_vid_set()

@@ -289,11 +289,13 @@ def test_results_not_a_list(tmp_path, square_track):
 @pytest.mark.parametrize(
     "corrupt, message",
     [
-        (lambda gt: gt.pop("videos"), "is missing key 'videos'"),
-        (lambda gt: gt["videos"][0].pop("height"), "videos[0] is missing key 'height'"),
-        (lambda gt: gt["annotations"][0].pop("segmentations"), "annotations[0] is missing key 'segmentations'"),
-        (lambda gt: gt["annotations"][0].update(video_id=9), "annotations[0] refers to video_id 9"),
-        (lambda gt: gt["annotations"][0]["segmentations"].pop(), "video 1 has 4 frames, but the track has 3"),
+        (lambda gt: gt.pop("videos"), "has no top-level 'videos' list"),
+        (lambda gt: gt["videos"][0].pop("height"), "videos[0] has no 'height'"),
+        (lambda gt: gt["annotations"][0].pop("segmentations"), "annotations[0] has no 'segmentations'"),
+        (lambda gt: gt["annotations"][0].update(video_id=9),
+         "annotations[0] (id 1) has video_id 9, which is not in the videos"),
+        (lambda gt: gt["annotations"][0]["segmentations"].pop(),
+         "annotations[0] (id 1): 'segmentations' has 3 entries but video 1 has 4 frames"),
     ],
 )
 def test_bad_ground_truth(tmp_path, square_track, corrupt, message):

@@ -11,8 +11,8 @@ def fixture_operator(data, **kwargs):
     channels = data["roi_feats"].shape[1]
     operator = TemporalRoIAlign(channels, int(data["K"]), int(data["N"]), **kwargs).double()
     if int(data["N"]) > 0:
-        operator.aggregation.embed.weight.data = torch.from_numpy(data["embed_weight"])
-        operator.aggregation.embed.bias.data = torch.from_numpy(data["embed_bias"])
+        operator.embed.weight.data = torch.from_numpy(data["embed_weight"])
+        operator.embed.bias.data = torch.from_numpy(data["embed_bias"])
     return operator
 
 
@@ -33,7 +33,7 @@ def test_equals_tafa_of_most_similar_roi_align(blocks):
     roi, support = torch.randn(4, 8, 5, 6, dtype=torch.float64), torch.randn(3, 8, 9, 7, dtype=torch.float64)
     tafa = TemporalAttentionalFeatureAggregation(8, blocks).double()
     if blocks:
-        tafa.embed.load_state_dict(operator.aggregation.embed.state_dict())
+        tafa.embed.load_state_dict(operator.embed.state_dict())
     expected = tafa(roi, most_similar_roi_align(roi, support, 3))
     assert torch.allclose(operator(roi, support), expected, atol=1e-12)
 
@@ -74,9 +74,9 @@ def test_gradcheck(blocks):
     support = torch.randn(2, 4, 4, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(operator, (roi, support))
     if blocks:  # the embedding's parameters get the gradient of an explicit 3x3 conv
-        weight = operator.aggregation.embed.weight
+        weight = operator.embed.weight
         assert torch.autograd.gradcheck(
-            lambda w: torch.func.functional_call(operator, {"aggregation.embed.weight": w}, (roi, support)),
+            lambda w: torch.func.functional_call(operator, {"embed.weight": w}, (roi, support)),
             (weight.detach().clone().requires_grad_(),))
 
 
@@ -191,7 +191,7 @@ def test_an_encoding_from_other_weights_is_rejected():
     encoding = operator.encode_support(frame)
     operator(roi, [encoding])  # its own, unchanged: fine
     with torch.no_grad():
-        operator.aggregation.embed.weight.add_(0.1)  # e.g. an optimizer step
+        operator.embed.weight.add_(0.1)  # e.g. an optimizer step
     with pytest.raises(ValueError, match="before these weights changed"):
         operator(roi, [encoding])
     averaging = TemporalRoIAlign(8, 2, 0)  # nothing depends on weights: any N = 0 encoding serves

@@ -5,7 +5,7 @@ from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from tests.conftest import tiny_vis_cfg
+from tests.conftest import tiny_video_cfg, tiny_vis_cfg
 from troi.modeling import TemporalROIPooler
 
 SIZE = (64, 96)
@@ -125,9 +125,14 @@ def test_frame_without_detections_keeps_the_tracks(monkeypatch):
     assert torch.equal(again.track_ids, first.track_ids)
 
 
+def test_the_meta_architecture_alone_says_it_trains_on_reference_frames():
+    """The former MODEL.TRACK_HEAD.ENABLED switch (a second source of that fact) is ignored."""
+    model = build(**{"MODEL.TRACK_HEAD.ENABLED": False})
+    assert type(model).trains_on_reference_frames
+    assert not build_model(tiny_video_cfg(False, False)).trains_on_reference_frames
+
+
 def test_clear_errors():
-    with pytest.raises(ValueError, match="MODEL.TRACK_HEAD.ENABLED = True"):
-        build(**{"MODEL.TRACK_HEAD.ENABLED": False})
     with pytest.raises(ValueError, match="MaskTrackRCNN needs MODEL.ROI_HEADS.NAME = 'MaskTrackROIHeads'"):
         build(**{"MODEL.ROI_HEADS.NAME": "TemporalROIHeads"})
     model = build()

@@ -54,12 +54,19 @@ def test_train_and_eval_every_variant(variant):
         if "temporal_roi_align" in name or "aggregators" in name:
             assert param.grad is not None and torch.isfinite(param.grad).all(), name
     model.eval()
+    groups = [frame_group(3, video_id=4), frame_group(0, video_id=5)]
+    resupported = dict(groups[0], support_images=frame_group(3, video_id=6)["support_images"])
     with torch.no_grad():
-        outputs = model([frame_group(3, video_id=4), frame_group(0, video_id=5)])
-    for output in outputs:
-        instances = output["instances"]
-        assert instances.image_size == SIZE and len(instances) <= 100
-        assert (instances.scores >= 0).all() and (instances.pred_classes < 3).all()
+        batched = [output["instances"] for output in model(groups)]
+        alone = [model([group])[0]["instances"] for group in groups]
+        other_supports = model([resupported])[0]["instances"]
+    for together, by_itself in zip(batched, alone):  # a frame group's detections do not depend on the batch
+        assert together.image_size == SIZE and len(together) > 0
+        torch.testing.assert_close(together.scores, by_itself.scores, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(together.pred_boxes.tensor, by_itself.pred_boxes.tensor, atol=1e-3, rtol=1e-4)
+    # The detections of a temporal variant depend on the support frames; the single-frame ones do not.
+    same = len(other_supports) == len(alone[0]) and torch.allclose(other_supports.scores, alone[0].scores)
+    assert same == (VARIANTS[variant] == (False, False))
 
 
 @pytest.mark.parametrize("variant", ["troi", "selsa_troi"])
@@ -142,7 +149,8 @@ def test_needs_temporal_roi_heads():
 
 def numbered_frame(frame_id, num_supports=3, video_id=1, cache=None):
     """Inference input for frame ``frame_id`` of a video whose frames 0..9 are fixed images."""
-    frames = [torch.rand(3, *SIZE, generator=torch.Generator().manual_seed(video_id * 100 + i)) * 255 for i in range(10)]
+    frames = [torch.rand(3, *SIZE, generator=torch.Generator().manual_seed(video_id * 100 + i)) * 255
+              for i in range(10)]
     supports = list(range(num_supports))
     inputs = {"image": frames[frame_id], "height": SIZE[0], "width": SIZE[1], "video_id": video_id,
               "frame_id": frame_id, "support_images": [frames[i] for i in supports], "support_frame_ids": supports}

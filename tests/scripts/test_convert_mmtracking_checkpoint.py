@@ -3,7 +3,6 @@ import importlib.util
 import pickle
 from pathlib import Path
 
-import pytest
 import torch
 
 from detectron2.checkpoint import DetectionCheckpointer

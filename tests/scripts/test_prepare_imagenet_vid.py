@@ -150,6 +150,14 @@ def test_malformed_xml_names_the_file(ilsvrc, tmp_path):
     assert not any(name.startswith("imagenet_vid_val") for name in os.listdir(tmp_path))
 
 
+def test_a_json_the_loader_would_refuse_is_not_written(ilsvrc, tmp_path):
+    _write_xml(ilsvrc / "Annotations" / "VID" / VAL_SNIPPET / "000001.xml", [_object_xml(ZEBRA, (13, 4, 3, 24))])
+    with pytest.raises(ValueError, match=r"annotations\[1\] \(id 2\) in .*imagenet_vid_val.json: bbox \[13, 4, -10, "
+                                         r"20\] has a negative width"):
+        prepare.convert(str(ilsvrc), str(tmp_path), ["vid_val"], show_progress=False)
+    assert not any(name.startswith("imagenet_vid_val") for name in os.listdir(tmp_path))
+
+
 def test_missing_directories(ilsvrc, tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
         prepare.convert(str(tmp_path / "nowhere"), str(tmp_path / "out"), show_progress=False)

@@ -78,11 +78,12 @@ def test_bad_holdout_size(tmp_path, capsys, args, message):
 @pytest.mark.parametrize(
     "corrupt, message",
     [
-        (lambda dataset: dataset.pop("categories"), "needs a list under key 'categories'"),
+        (lambda dataset: dataset.pop("categories"), "has no top-level 'categories' list"),
         (lambda dataset: dataset["videos"][2].pop("id"), "videos[2] has no 'id'"),
         (lambda dataset: dataset["annotations"][1].pop("video_id"), "annotations[1] has no 'video_id'"),
-        (lambda dataset: dataset["annotations"][1].update(video_id=99), "annotations[1] refers to video_id 99"),
-        (lambda dataset: dataset["videos"][1].update(id=1), "video ids occur more than once: [1]"),
+        (lambda dataset: dataset["annotations"][1].update(video_id=99),
+         "annotations[1] (id 2) has video_id 99, which is not in the videos"),
+        (lambda dataset: dataset["videos"][1].update(id=1), "video ids [1] appear more than once"),
     ],
 )
 def test_bad_input(tmp_path, capsys, corrupt, message):

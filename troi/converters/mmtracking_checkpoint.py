@@ -18,6 +18,7 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.modeling import build_model
 
+from .. import modeling  # noqa: F401  (registers the architectures build_model makes here)
 from ..utils import atomic_outputs
 from .mmcv_config import parse_mmcv_config
 from .mmtracking_config import box_coder_stds, detectron2_config

@@ -81,7 +81,8 @@ def detectron2_config(mm: Dict[str, Any], weights: str = "") -> CfgNode:
     _solver(cfg, mm)
     num_classes = cfg.MODEL.ROI_HEADS.NUM_CLASSES
     if video_detection:
-        cfg.DATASETS.TRAIN, cfg.DATASETS.TEST = ("imagenet_vid_train", "imagenet_det_30cls_train"), ("imagenet_vid_val",)
+        cfg.DATASETS.TRAIN = ("imagenet_vid_train", "imagenet_det_30cls_train")
+        cfg.DATASETS.TEST = ("imagenet_vid_val",)
     else:
         version = "2021" if "2021" in str(_get(mm, "data.test.ann_file", "")) else "2019"
         cfg.DATASETS.TRAIN, cfg.DATASETS.TEST = (f"ytvis_{version}_train",), (f"ytvis_{version}_val",)
@@ -142,7 +143,8 @@ def _neck(cfg: CfgNode, neck: dict, fpn: bool):
         widths = [cfg.MODEL.RESNETS.RES2_OUT_CHANNELS * 2 ** i for i in range(4)]
         _expect(list(neck.get("in_channels", [])) == widths, f"{path}.in_channels", neck.get("in_channels"),
                 f"needs the backbone's {widths}")
-        _expect(neck.get("num_outs") == 5 and not neck.get("add_extra_convs", False) and neck.get("start_level", 0) == 0,
+        _expect(neck.get("num_outs") == 5 and not neck.get("add_extra_convs", False)
+                and neck.get("start_level", 0) == 0,
                 f"{path}.num_outs/add_extra_convs/start_level", neck, "needs P2-P6 with P6 by max pooling")
         _expect(neck.get("norm_cfg") is None, f"{path}.norm_cfg", neck.get("norm_cfg"), "needs an FPN without norm")
         cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
@@ -321,7 +323,6 @@ def _track_head(cfg: CfgNode, track_head: dict, tracker: dict):
     embed = _get(track_head, "embed_head")
     _expect(embed.get("type") == "RoIEmbedHead" and int(embed.get("num_convs", 0)) == 0, f"{path}.embed_head",
             embed, "needs a RoIEmbedHead of FCs only")
-    cfg.MODEL.TRACK_HEAD.ENABLED = True
     cfg.MODEL.TRACK_HEAD.NAME = "TrackEmbeddingHead"
     cfg.MODEL.TRACK_HEAD.NUM_FC = int(embed.get("num_fcs", 2))
     cfg.MODEL.TRACK_HEAD.FC_DIM = int(embed.get("fc_out_channels", 1024))

@@ -129,7 +129,7 @@ def _detector_rules(layout: TargetLayout) -> List[_Rule]:
         (r"rpn_head\.rpn_cls\.(weight|bias)", "proposal_generator.rpn_head.objectness_logits.{0}", "anchors"),
         (r"rpn_head\.rpn_reg\.(weight|bias)", "proposal_generator.rpn_head.anchor_deltas.{0}", "rpn_deltas"),
         (r"roi_head\.bbox_roi_extractor\.embed_network\.conv\.(weight|bias)",
-         "roi_heads.box_pooler.temporal_roi_align.aggregation.embed.{0}", None),
+         "roi_heads.box_pooler.temporal_roi_align.embed.{0}", None),
         (r"roi_head\.bbox_head\.shared_fcs\.(\d+)\.(weight|bias)", "roi_heads.box_head.fc{0+1}.{1}", None),
         (r"roi_head\.bbox_head\.aggregator\.(\d+)\.(fc_embed|ref_fc_embed|fc|ref_fc)\.(weight|bias)",
          "roi_heads.box_head.aggregators.fc{0+1}.{1}.{2}", None),

@@ -1,4 +1,5 @@
 """Video data: frame-group sampling and mapping, loaders, dataset registration."""
+from .. import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from . import datasets  # noqa: F401  (registers the builtin datasets)
 from .build import build_frame_group_test_loader, build_frame_group_train_loader
 from .clip_loaders import build_clip_test_loader, build_clip_train_loader, is_recognition_dataset
@@ -7,8 +8,9 @@ from .clip_transforms import CenterCrop, MultiScaleCrop
 from .frame_group_mapper import FrameGroupDatasetMapper
 from .resumable_train_loader import ResumableTrainLoader
 from .samplers import VideoInferenceSampler
-from .sampling import SAMPLING_METHODS, sample_support_frames
+from .support_frame_positions import SAMPLING_METHODS, sample_support_frames
 from .segment_sampling import segment_frame_indices
+from .video_frames import VideoFrames
 from .video_index import VideoIndex
 from .vis_frame_group_mapper import VISFrameGroupDatasetMapper
 
@@ -20,6 +22,7 @@ __all__ = [
     "FrameGroupDatasetMapper",
     "ResumableTrainLoader",
     "VISFrameGroupDatasetMapper",
+    "VideoFrames",
     "VideoIndex",
     "VideoInferenceSampler",
     "build_frame_group_test_loader",

@@ -1,5 +1,6 @@
 """Train and test data loaders of frame groups."""
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader, get_detection_dataset_dicts
+from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.utils import comm
 
 from ..modeling.video_inference_cache import INFERENCE_CACHE_KEY, VideoInferenceCache
@@ -7,6 +8,7 @@ from ..utils import training_seed
 from .frame_group_mapper import FrameGroupDatasetMapper
 from .resumable_train_loader import ResumableTrainLoader, training_index_sampler
 from .samplers import VideoInferenceSampler
+from .support_frame_positions import frames_kept_at_test
 from .video_index import VideoIndex
 from .vis_frame_group_mapper import VISFrameGroupDatasetMapper
 
@@ -39,7 +41,8 @@ def check_num_classes(cfg, dataset_names) -> None:
 def build_frame_group_train_loader(cfg, mapper=None) -> ResumableTrainLoader:
     """The train loader over the key frames of ``cfg.DATASETS.TRAIN``, each mapped with its
     support frames (drawn from all frames of its video) and, with
-    ``MODEL.TRACK_HEAD.ENABLED``, its reference frame (:class:`VISFrameGroupDatasetMapper`).
+    a meta-architecture that ``trains_on_reference_frames`` (MaskTrackRCNN), its reference frame
+    (:class:`VISFrameGroupDatasetMapper`).
     It is a :class:`ResumableTrainLoader`: its batches depend on ``cfg.SEED`` alone, whatever
     ``DATALOADER.NUM_WORKERS``, and a checkpoint restarts it where it stopped."""
     dataset_dicts = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
@@ -52,7 +55,7 @@ def build_frame_group_train_loader(cfg, mapper=None) -> ResumableTrainLoader:
         raise ValueError(f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not a multiple of the {world_size} "
                          f"training processes")
     if mapper is None:
-        tracking = cfg.MODEL.TRACK_HEAD.ENABLED
+        tracking = getattr(META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE), "trains_on_reference_frames", False)
         mapper_class = VISFrameGroupDatasetMapper if tracking else FrameGroupDatasetMapper
         mapper = mapper_class(cfg, is_train=True, videos=VideoIndex(dataset_dicts, keep_annotations=tracking))
     return ResumableTrainLoader(targets, mapper, training_index_sampler(cfg, targets), seed=training_seed(cfg),
@@ -99,4 +102,4 @@ def build_frame_group_test_loader(cfg, dataset_name: str, mapper=None):
     loader = build_detection_test_loader(dataset_dicts, mapper=mapper, sampler=VideoInferenceSampler(dataset_dicts),
                                          num_workers=cfg.DATALOADER.NUM_WORKERS)
     support = cfg.INPUT.SUPPORT_FRAMES.TEST
-    return CachedInferenceLoader(loader, max_frames=2 * (support.NUM + support.INCLUDE_TARGET) + 2)
+    return CachedInferenceLoader(loader, max_frames=frames_kept_at_test(support.NUM, support.INCLUDE_TARGET))

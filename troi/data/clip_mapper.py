@@ -10,7 +10,7 @@ from detectron2.config import configurable
 from detectron2.data import MetadataCatalog
 from detectron2.data import transforms as T
 
-from ..engine.video_frames import VideoFrames
+from .video_frames import VideoFrames
 from .clip_transforms import CenterCrop, MultiScaleCrop
 from .segment_sampling import segment_frame_indices
 from .transforms import build_resize

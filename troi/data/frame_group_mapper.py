@@ -12,7 +12,7 @@ from detectron2.data import transforms as T
 from detectron2.structures import Instances
 
 from ..utils.lru_cache import LRUCache
-from .sampling import BEYOND_ENDS, SAMPLING_METHODS, sample_support_frames
+from .support_frame_positions import BEYOND_ENDS, SAMPLING_METHODS, sample_support_frames, frames_kept_at_test
 from .transforms import build_resize
 from .video_index import VideoIndex
 
@@ -59,7 +59,7 @@ class FrameGroupDatasetMapper(DatasetMapper):
         self.beyond_ends = beyond_ends
         self.include_target = include_target
         # At test time the same support frames recur for many targets: keep a few decoded.
-        self._decoded = LRUCache(0 if is_train else 2 * num_support_frames + 2)
+        self._decoded = LRUCache(0 if is_train else frames_kept_at_test(num_support_frames, include_target))
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True, *, videos: VideoIndex):

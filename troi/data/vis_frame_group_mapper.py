@@ -4,7 +4,7 @@ import numpy as np
 from detectron2.config import configurable
 
 from .frame_group_mapper import FrameGroupDatasetMapper
-from .sampling import reference_frame_position
+from .support_frame_positions import reference_frame_position
 
 __all__ = ["VISFrameGroupDatasetMapper"]
 

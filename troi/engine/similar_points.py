@@ -7,7 +7,6 @@ import torch
 from detectron2.structures import Boxes
 
 from ..layers.temporal_roi_align import SimilarPoints
-from ..modeling.poolers import TemporalROIPooler
 
 __all__ = ["ProposalSimilarPoints", "similar_points"]
 
@@ -51,31 +50,24 @@ def similar_points(model, inputs: dict, boxes: torch.Tensor, cells: Optional[Seq
     Returns:
         one :class:`ProposalSimilarPoints` per box.
     """
-    pooler = model.roi_heads.box_pooler
-    if not isinstance(pooler, TemporalROIPooler):
-        raise ValueError("similar points need a box pooler with Temporal RoI Align (MODEL.TROI.ENABLED)")
     if model.training:
         raise ValueError("similar points need the model in eval mode")
-    operator = pooler.temporal_roi_align
-    if not 1 <= points_per_cell <= operator.num_most_similar_points:
-        raise ValueError(f"points_per_cell={points_per_cell} must be in [1, K={operator.num_most_similar_points}]")
+    if points_per_cell < 1:
+        raise ValueError(f"points_per_cell={points_per_cell} must be >= 1")
     if not inputs.get("support_images"):
         raise ValueError(f"target frame {inputs.get('frame_id')} has no support frames")
-    names = model.roi_heads.box_in_features
-    box_list = [Boxes(torch.as_tensor(boxes, dtype=torch.float32, device=model.device).reshape(-1, 4))]
+    box_list = Boxes(torch.as_tensor(boxes, dtype=torch.float32, device=model.device).reshape(-1, 4))
+    strides = model.backbone.output_shape()
     with torch.no_grad():
         _, features, support = model.frame_group_features([inputs])
-        roi_feats = pooler([features[name] for name in names], box_list)  # RoI Align: [P, C, S, S]
-        levels = pooler.roi_levels(box_list)
-        supports = support.temporal_inputs(0, names, operator)
-        strides = model.backbone.output_shape()
-        frame_ids = [inputs.get("frame_id")] + list(inputs.get("support_frame_ids", [None] * len(supports[0])))
-        results = []
-        for box, roi_feat, level in zip(box_list[0].tensor, roi_feats, levels.tolist()):
-            found = operator.similar_points(roi_feat[None], supports[level])
-            width = support.features[support.frames_of(0)[0]][names[level]].shape[-1]
-            results.append(_proposal_points(box, found, roi_feat.shape[-2:], cells, points_per_cell,
-                                            strides[names[level]].stride, width, frame_ids))
+        found = model.roi_heads.similar_points(features, support, box_list)
+    frame_ids = [inputs.get("frame_id")] + list(inputs.get("support_frame_ids", []))
+    results = []
+    for box, (points, level, width, grid) in zip(box_list.tensor, found):
+        if points_per_cell > points.indices.shape[-1]:
+            raise ValueError(f"points_per_cell={points_per_cell} must be in [1, K={points.indices.shape[-1]}]")
+        results.append(_proposal_points(box, points, grid, cells, points_per_cell, strides[level].stride, width,
+                                        frame_ids))
     return results
 
 

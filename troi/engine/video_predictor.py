@@ -13,11 +13,11 @@ from tqdm import tqdm
 from detectron2.engine import DefaultPredictor
 from detectron2.structures import Instances
 
-from ..data.sampling import past_support_frames, sample_support_frames
+from ..data.support_frame_positions import past_support_frames, sample_support_frames
 from ..data.transforms import build_resize
 from ..modeling.video_inference_cache import INFERENCE_CACHE_KEY, VideoInferenceCache
 from .similar_points import ProposalSimilarPoints, similar_points
-from .video_frames import VideoFrames
+from ..data.video_frames import VideoFrames
 
 __all__ = ["MODES", "FramePrediction", "VideoPredictor", "VideoStats"]
 

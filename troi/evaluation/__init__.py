@@ -1,5 +1,6 @@
 """Video detection (ImageNet VID), video instance segmentation (YouTube-VIS) and video
 recognition evaluation."""
+from .. import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from .recognition_evaluation import RECOGNITION_METRICS, RecognitionEvaluator, recognition_accuracy
 from .vid_evaluation import MOTION_SPEEDS, VIDEvaluator, evaluate_vid
 from .ytvis_evaluation import YTVIS_METRICS, evaluate_ytvis

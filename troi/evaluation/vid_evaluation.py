@@ -3,7 +3,8 @@
 Ground truth is a COCO-VID json: COCO's ``images`` (plus ``video_id``, ``frame_id`` and an
 optional ``degraded`` flag), ``annotations`` (plus ``instance_id``, the object's track)
 and ``categories``. Detections are COCO results: ``image_id``, ``category_id`` (the json's
-ids), ``bbox`` ``[x, y, w, h]`` and ``score``.
+ids), ``bbox`` ``[x, y, w, h]`` and ``score``. Both are read and checked by
+:mod:`troi.data.datasets.coco_vid_format`.
 
 Metrics, in percent (detectron2's convention), NaN where COCO reports -1 (no ground truth):
 
@@ -25,8 +26,6 @@ Metrics, in percent (detectron2's convention), NaN where COCO reports -1 (no gro
 """
 import itertools
 import logging
-import math
-import numbers
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,7 +37,8 @@ from tabulate import tabulate
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 from detectron2.utils.logger import create_small_table
 
-from ..utils import read_json, write_json_atomically
+from ..data.datasets.coco_vid_format import EVALUATION_NEEDS, read_coco_vid_json, read_detections
+from ..utils import write_json_atomically
 from .detections_evaluator import DetectionsEvaluator
 from .vid_cocoeval import DEFAULT_COCO_BACKEND, CocoBackend, get_coco_backend, run_box_evaluation
 
@@ -61,13 +61,6 @@ SLOW_MOTION_IOU = 0.9
 FAST_MOTION_IOU = 0.7
 """Motion IoU below this: fast."""
 MOTION_SPEEDS = ("slow", "medium", "fast")
-
-_REQUIRED_GT_KEYS = {
-    "images": ("id", "video_id", "frame_id"),
-    "annotations": ("id", "image_id", "category_id", "instance_id", "bbox", "area", "iscrowd"),
-    "categories": ("id", "name"),
-}
-_DETECTION_KEYS = ("image_id", "category_id", "bbox", "score")
 
 
 def box_iou_xywh(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
@@ -142,27 +135,11 @@ class VIDGroundTruth:
     motion_speed_ann_ids: Dict[str, np.ndarray]
 
 
-def _check_keys(dataset: dict, path: str):
-    """Raise a ValueError naming the first key missing from the COCO-VID ``dataset``."""
-    if not isinstance(dataset, dict):
-        raise ValueError(f"{path}: expected a COCO-VID json object, got a {type(dataset).__name__}")
-    for section, keys in _REQUIRED_GT_KEYS.items():
-        if section not in dataset:
-            raise ValueError(f"{path}: missing the top-level key {section!r}")
-        for key in keys:
-            index = next((i for i, record in enumerate(dataset[section]) if key not in record), None)
-            if index is not None:
-                raise ValueError(f"{path}: {section}[{index}] has no key {key!r}")
-
-
 def _motion_speed_ann_ids(dataset: dict, path: str) -> Dict[str, np.ndarray]:
-    """Each of :data:`MOTION_SPEEDS` -> the ids of the annotations moving at that speed."""
+    """Each of :data:`MOTION_SPEEDS` -> the ids of the annotations of the checked COCO-VID
+    ``dataset`` moving at that speed."""
     images = {image["id"]: image for image in dataset["images"]}
     annotations = dataset["annotations"]
-    missing = next((ann for ann in annotations if ann["image_id"] not in images), None)
-    if missing is not None:
-        raise ValueError(f"{path}: annotation {missing['id']} refers to image {missing['image_id']}, "
-                         "which is not in images")
     frames = [images[ann["image_id"]] for ann in annotations]
     try:
         motion_iou = motion_ious(
@@ -188,9 +165,9 @@ def _frame_subsets(images: List[dict]) -> Dict[str, List[int]]:
 
 
 def load_vid_ground_truth(gt_json_path: Union[str, os.PathLike], backend: CocoBackend) -> VIDGroundTruth:
-    """Load and check a COCO-VID json, and find its frame subsets and motion speeds."""
-    dataset = read_json(gt_json_path, "ground-truth json")
-    _check_keys(dataset, gt_json_path)
+    """Load and check a COCO-VID json (what ``coco_vid_format.EVALUATION_NEEDS`` says), and
+    find its frame subsets and motion speeds."""
+    dataset = read_coco_vid_json(gt_json_path, EVALUATION_NEEDS, "ground-truth json")
     return VIDGroundTruth(
         coco=backend.make_coco(dataset),
         category_names={cat["id"]: cat["name"] for cat in sorted(dataset["categories"], key=lambda c: c["id"])},
@@ -199,46 +176,16 @@ def load_vid_ground_truth(gt_json_path: Union[str, os.PathLike], backend: CocoBa
     )
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _checked_detection(result, index: int, source: str) -> dict:
-    """``results[index]`` as a COCO annotation (``id`` from 1, ``area``, ``iscrowd``: what
-    ``COCO.loadRes`` adds); ValueError naming the entry and the field unless it has every
-    key, a finite numeric score and a box of 4 finite numbers with positive width and height."""
-    if not isinstance(result, dict):
-        raise ValueError(f"{source}[{index}] is a {type(result).__name__}, not a detection dict")
-    for key in _DETECTION_KEYS:
-        if key not in result:
-            raise ValueError(f"{source}[{index}] has no key {key!r}; a detection has {list(_DETECTION_KEYS)}")
-    score, bbox = result["score"], result["bbox"]
-    if not (_is_number(score) and math.isfinite(score)):
-        raise ValueError(f"{source}[{index}] has score {score!r}; a score must be a finite number")
-    if not (isinstance(bbox, (list, tuple, np.ndarray)) and len(bbox) == 4 and all(map(_is_number, bbox))
-            and all(map(math.isfinite, bbox)) and bbox[2] > 0 and bbox[3] > 0):
-        raise ValueError(f"{source}[{index}] has bbox {bbox!r}; expected [x, y, width, height], finite, with a "
-                         f"positive width and height")
-    return {"id": index + 1, "image_id": result["image_id"], "category_id": result["category_id"], "bbox": bbox,
-            "score": score, "area": bbox[2] * bbox[3], "iscrowd": 0}
-
-
 def load_detections(results: Union[str, os.PathLike, list], ground_truth: VIDGroundTruth) -> List[dict]:
-    """Check COCO results against ``ground_truth`` and copy them into COCO annotations,
-    leaving ``results`` untouched. Every entry is checked before any is evaluated
-    (:func:`_checked_detection`), so both backends see only well-formed detections."""
-    source = "results"
-    if isinstance(results, (str, os.PathLike)):
-        source = os.fspath(results)
-        results = read_json(source, "results json")
-    if not isinstance(results, list):
-        raise ValueError(f"{source}: expected a list of detection dicts, got a {type(results).__name__}")
-    detections = [_checked_detection(result, index, source) for index, result in enumerate(results)]
-    for key, known in (("image_id", ground_truth.coco.imgs), ("category_id", ground_truth.category_names)):
-        if not {det[key] for det in detections} <= known.keys():
-            index = next(i for i, det in enumerate(detections) if det[key] not in known)
-            raise ValueError(f"{source}[{index}] has {key} {detections[index][key]!r}, "
-                             "which is not in the ground truth")
+    """COCO results checked against ``ground_truth`` (``coco_vid_format.read_detections``:
+    every entry before any is evaluated, so both backends see only well-formed detections)
+    and copied into COCO annotations with what ``COCO.loadRes`` adds (``id`` from 1,
+    ``area``, ``iscrowd``); ``results`` is left untouched."""
+    detections = []
+    for index, result in enumerate(read_detections(results, ground_truth.coco.imgs, ground_truth.category_names)):
+        bbox = result["bbox"]
+        detections.append({"id": index + 1, "image_id": result["image_id"], "category_id": result["category_id"],
+                           "bbox": bbox, "score": result["score"], "area": bbox[2] * bbox[3], "iscrowd": 0})
     return detections
 
 

@@ -14,23 +14,23 @@ official YouTube-VIS evaluator:
 
 Everything else is ``COCOeval``'s own: matching at IoU 0.50:0.95 with at most 1/10/100
 tracks per video (a crowd track is ignored and may match several predictions),
-precision/recall accumulation and the summary.
+precision/recall accumulation and the summary. The ground truth and the predicted tracks
+are read and checked by :mod:`troi.data.datasets.ytvis_format`.
 """
 import contextlib
 import io
 import logging
 import math
-import numbers
 import os
 from collections import defaultdict
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ..utils import read_json
+from ..data.datasets.ytvis_format import EVALUATION_NEEDS, read_ytvis_json, read_ytvis_results
 
 __all__ = [
     "YTVIS_AREA_RANGES",
@@ -49,9 +49,6 @@ YTVIS_AREA_RANGES = [[0**2, 1e5**2], [0**2, 128**2], [128**2, 256**2], [256**2, 
 
 # Names of COCOeval.stats, in its order.
 YTVIS_METRICS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs100", "ARm100", "ARl100"]
-
-# The characters of COCO's compressed RLE strings (6 bits each, offset by 48).
-_RLE_FIRST, _RLE_LAST = ord("0"), ord("0") + 63
 
 # One frame's mask as given: polygons, an RLE (compressed or not), or None (absent).
 FrameSegmentation = Union[None, list, dict]
@@ -112,9 +109,7 @@ class YTVISeval(COCOeval):
         dts = self.cocoDt.loadAnns(self.cocoDt.getAnnIds(imgIds=p.imgIds, catIds=cat_ids))
         for track in gts + dts:
             video = self.cocoGt.imgs[track["image_id"]]
-            track["segmentations"] = [
-                _frame_rle(segm, video, frame) for frame, segm in enumerate(track["segmentations"])
-            ]
+            track["segmentations"] = [_frame_rle(segm, video) for segm in track["segmentations"]]
         for gt in gts:
             gt["area"] = _mean_present_area(gt["areas"] if "areas" in gt else _frame_areas(gt["segmentations"]))
             gt["ignore"] = bool(gt.get("iscrowd", 0))
@@ -185,24 +180,13 @@ def load_ytvis_gt(json_path: Union[str, os.PathLike]) -> COCO:
     renumbered from 1: ``COCOeval`` reads a match with id 0 as no match.
 
     Raises:
-        ValueError: a missing key, or a track of an unknown video or category or without
-            one segmentation per frame of its video; named with the file.
+        ValueError: not a YouTube-VIS json with what the evaluation reads
+            (``ytvis_format.EVALUATION_NEEDS``: e.g. a missing key, a track of an unknown
+            video or category or without one segmentation per frame of its video); the
+            message names the file, the entry and the key.
     """
-    name = os.fspath(json_path)
-    dataset = read_json(name, "ground-truth json")
-    _require_keys(dataset, ("videos", "annotations", "categories"), name)
-    for index, video in enumerate(dataset["videos"]):
-        _require_keys(video, ("id", "height", "width", "length"), f"{name}: videos[{index}]")
-    for index, category in enumerate(dataset["categories"]):
-        _require_keys(category, ("id",), f"{name}: categories[{index}]")
-    videos = {video["id"]: video for video in dataset["videos"]}
-    category_ids = {category["id"] for category in dataset["categories"]}
-    tracks = [
-        _track(annotation, f"{name}: annotations[{index}]", ("video_id", "category_id", "segmentations"),
-               videos, category_ids)
-        for index, annotation in enumerate(dataset["annotations"])
-    ]
-    return _coco(dataset["videos"], dataset["categories"], tracks)
+    dataset = read_ytvis_json(json_path, EVALUATION_NEEDS, "ground-truth json")
+    return _coco(dataset["videos"], dataset["categories"], dataset["annotations"])
 
 
 def load_ytvis_results(results: Union[str, os.PathLike, List[dict]], coco_gt: COCO) -> COCO:
@@ -213,113 +197,37 @@ def load_ytvis_results(results: Union[str, os.PathLike, List[dict]], coco_gt: CO
         ValueError: a result without one of the keys, of a video or category not in
             ``coco_gt``, without one segmentation per frame of its video, with a score that
             is not a finite number or a segmentation that is not a well-formed RLE of the
-            video's size (naming the entry and the field). Every result is checked before
-            any is evaluated.
+            video's size (``ytvis_format.read_ytvis_results``, naming the entry and the
+            field). Every result is checked before any is evaluated.
     """
-    if isinstance(results, (str, os.PathLike)):
-        results = read_json(results, "results json")
-    if not isinstance(results, list):
-        raise ValueError(f"results must be a list of predicted tracks, got {type(results).__name__}")
-    keys = ("video_id", "category_id", "score", "segmentations")
-    tracks = []
-    for index, result in enumerate(results):
-        where = f"results[{index}]"
-        track = _track(result, where, keys, coco_gt.imgs, coco_gt.cats)
-        score = track["score"]
-        if not (isinstance(score, numbers.Real) and not isinstance(score, bool) and math.isfinite(score)):
-            raise ValueError(f"{where} has score {score!r}; a score must be a finite number")
-        video = coco_gt.imgs[track["video_id"]]
-        for frame, segmentation in enumerate(track["segmentations"]):
-            _check_result_rle(segmentation, video, f"{where}: segmentations[{frame}]")
-        tracks.append(track)
+    tracks = read_ytvis_results(results, coco_gt.imgs, coco_gt.cats)
     return _coco(coco_gt.dataset["images"], coco_gt.dataset["categories"], tracks)
 
 
-def _require_keys(entry: Any, keys: Sequence[str], where: str) -> None:
-    if not isinstance(entry, dict):
-        raise ValueError(f"{where} must be a json object, got {type(entry).__name__}")
-    for key in keys:
-        if key not in entry:
-            raise ValueError(f"{where} is missing key {key!r}")
-
-
-def _track(entry: dict, where: str, keys: Sequence[str], videos: Dict[Any, dict], category_ids) -> dict:
-    """A shallow copy of a checked track, with ``image_id`` set to its ``video_id``."""
-    _require_keys(entry, keys, where)
-    video = videos.get(entry["video_id"])
-    if video is None:
-        raise ValueError(f"{where} refers to video_id {entry['video_id']!r}, which is not a ground-truth video")
-    if entry["category_id"] not in category_ids:
-        raise ValueError(f"{where} refers to category_id {entry['category_id']!r}, which is not a category")
-    if not isinstance(entry["segmentations"], list):
-        raise ValueError(f"{where}: 'segmentations' must be a list with one entry per frame")
-    num_frames = len(entry["segmentations"])
-    if num_frames != video["length"]:
-        raise ValueError(
-            f"{where}: video {video['id']!r} has {video['length']} frames, but the track has "
-            f"{num_frames} per-frame segmentations"
-        )
-    return {**entry, "image_id": video["id"]}
-
-
-def _check_result_rle(segmentation, video: dict, where: str) -> None:
-    """ValueError starting with ``where`` unless ``segmentation`` is None or a well-formed
-    RLE of the video's size: ``{"size": [height, width], "counts": ...}`` with compressed
-    counts (a str of COCO's RLE alphabet, whose mask lies within the frame) or run lengths
-    (non-negative ints adding up to ``height * width``)."""
-    if segmentation is None:
-        return
-    size = [video["height"], video["width"]]
-    if not (isinstance(segmentation, dict) and "size" in segmentation and "counts" in segmentation):
-        raise ValueError(f"{where} is a {type(segmentation).__name__}, not an RLE dict with 'size' and 'counts' "
-                         f"(or null)")
-    if list(segmentation["size"]) != size:
-        raise ValueError(f"{where} has size {list(segmentation['size'])} but video {video['id']!r} is {size} "
-                         f"(height, width)")
-    counts = segmentation["counts"]
-    if isinstance(counts, list):
-        if not all(isinstance(run, int) and not isinstance(run, bool) and run >= 0 for run in counts) \
-                or sum(counts) != size[0] * size[1]:
-            raise ValueError(f"{where}: run lengths 'counts' must be non-negative ints adding up to "
-                             f"{size[0]} * {size[1]}")
-        return
-    text = counts.encode("ascii", "replace") if isinstance(counts, str) else counts
-    if not isinstance(text, bytes) or not text or any(not _RLE_FIRST <= char <= _RLE_LAST for char in text):
-        raise ValueError(f"{where}: 'counts' {str(counts)[:40]!r} is not a compressed COCO RLE string")
-    rle = {"size": size, "counts": text}
-    x, y, width, height = mask_util.toBbox(rle).tolist()
-    if not (0 <= mask_util.area(rle) <= size[0] * size[1] and x + width <= size[1] and y + height <= size[0]):
-        raise ValueError(f"{where}: 'counts' {str(counts)[:40]!r} decodes to a mask outside the "
-                         f"{size[1]}x{size[0]} frame (a corrupt RLE)")
-
-
 def _coco(videos: List[dict], categories: List[dict], tracks: List[dict]) -> COCO:
+    """A ``COCO`` of checked ``videos`` as images and shallow copies of the ``tracks`` as
+    annotations, each with ``image_id`` (its ``video_id``) and ``id`` (from 1)."""
     coco = COCO()
     coco.dataset = {
         "images": videos,
         "categories": categories,
-        "annotations": [{**track, "id": index + 1} for index, track in enumerate(tracks)],
+        "annotations": [{**track, "image_id": track["video_id"], "id": index + 1}
+                        for index, track in enumerate(tracks)],
     }
     with contextlib.redirect_stdout(io.StringIO()):  # "creating index..."
         coco.createIndex()
     return coco
 
 
-def _frame_rle(segm: FrameSegmentation, video: dict, frame: int) -> Optional[dict]:
-    """One frame's mask as a compressed RLE, ``None`` where absent (also an empty polygon
-    list, as the official evaluator)."""
+def _frame_rle(segm: FrameSegmentation, video: dict) -> Optional[dict]:
+    """One frame's checked mask (of the video's size) as a compressed RLE, ``None`` where
+    absent (also an empty polygon list, as the official evaluator)."""
     if not segm:
         return None
     height, width = video["height"], video["width"]
     if isinstance(segm, list):  # polygons
         return mask_util.merge(mask_util.frPyObjects(segm, height, width))
-    rle = mask_util.frPyObjects(segm, height, width) if isinstance(segm["counts"], list) else segm
-    if list(rle["size"]) != [height, width]:
-        raise ValueError(
-            f"video {video['id']!r}, frame {frame}: a mask of size {list(rle['size'])} in a video "
-            f"of size {[height, width]} (height, width)"
-        )
-    return rle
+    return mask_util.frPyObjects(segm, height, width) if isinstance(segm["counts"], list) else segm
 
 
 def _frame_areas(track: Sequence[Optional[dict]]) -> np.ndarray:

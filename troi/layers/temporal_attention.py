@@ -8,13 +8,14 @@ softmax over the ``T+1`` frames gives the weights (eq. 7), and the output is the
 weighted sum of the **un-embedded** features (eq. 8). ``N == 0`` averages the frames.
 """
 import math
+from typing import Optional
 
 import torch
 from torch import nn
 
 from .shapes import check_channels, check_rank, compute_dtype, similarity_dtype
 
-__all__ = ["TemporalAttentionalFeatureAggregation", "attention_logits"]
+__all__ = ["TemporalAttentionalFeatureAggregation", "attention_embedding", "attention_logits"]
 
 
 def attention_logits(embeds, target_embeds, num_blocks, channel_dim):
@@ -36,6 +37,17 @@ def attention_logits(embeds, target_embeds, num_blocks, channel_dim):
     return products.sum(dim=channel_dim + 1) / math.sqrt(block_channels)
 
 
+def attention_embedding(channels: int, num_blocks: int) -> Optional[nn.Conv2d]:
+    """psi of eq. 6: one 3x3 conv ``C -> C`` on ``[M, C, h, w]`` RoI features, whose output
+    channel groups are the ``N = num_blocks`` blocks' embeddings; None when ``N == 0``
+    (plain averaging over the frames). Raises ValueError for ``N < 0`` or ``C % N != 0``."""
+    if num_blocks < 0:
+        raise ValueError(f"num_attention_blocks N={num_blocks} must be >= 0")
+    if num_blocks > 0 and channels % num_blocks != 0:
+        raise ValueError(f"channels C={channels} must be divisible by num_attention_blocks N={num_blocks}")
+    return nn.Conv2d(channels, channels, kernel_size=3, padding=1) if num_blocks > 0 else None
+
+
 class TemporalAttentionalFeatureAggregation(nn.Module):
     """TAFA over materialised per-frame RoI features.
 
@@ -47,14 +59,9 @@ class TemporalAttentionalFeatureAggregation(nn.Module):
 
     def __init__(self, channels: int, num_blocks: int):
         super().__init__()
-        if num_blocks < 0:
-            raise ValueError(f"num_attention_blocks N={num_blocks} must be >= 0")
-        if num_blocks > 0 and channels % num_blocks != 0:
-            raise ValueError(f"channels C={channels} must be divisible by num_attention_blocks N={num_blocks}")
         self.channels = channels
         self.num_blocks = num_blocks
-        # psi: one 3x3 conv whose output groups are the N blocks' embeddings.
-        self.embed = nn.Conv2d(channels, channels, kernel_size=3, padding=1) if num_blocks > 0 else None
+        self.embed = attention_embedding(channels, num_blocks)
 
     def forward(self, target_roi_feats: torch.Tensor, support_roi_feats: torch.Tensor) -> torch.Tensor:
         """

@@ -1,8 +1,10 @@
 """Temporal RoI Align: Most-Similar RoI Align followed by TAFA, streamed over support frames.
 
 ``TemporalRoIAlign(roi, support)`` equals ``TAFA(roi, most_similar_roi_align(roi, support))``
-but never holds the ``[T, R, C, h, w]`` most similar features nor the full
-``(R*h*w) x (T*H*W)`` similarity matrix. Algorithm, with ``M = R*h*w`` RoI cells:
+(:func:`.most_similar_roi_align` and :class:`.TemporalAttentionalFeatureAggregation`: the
+materialised reference of eq. 2-8, kept for the tests, not used in production) but never
+holds the ``[T, R, C, h, w]`` most similar features nor the full ``(R*h*w) x (T*H*W)``
+similarity matrix. Algorithm, with ``M = R*h*w`` RoI cells:
 
 1. Embed the target RoI features with ``psi`` (TAFA's 3x3 conv); target logits (eq. 6).
 2. Pass over the support frames, one at a time (only ``[M, K]`` state is kept per frame):
@@ -40,7 +42,7 @@ from .most_similar_roi_align import (
 )
 from .shapes import check_channels, check_finite, check_rank, cells_to_rois, compute_dtype, rois_to_cells, \
     similarity_dtype
-from .temporal_attention import TemporalAttentionalFeatureAggregation, attention_logits
+from .temporal_attention import attention_embedding, attention_logits
 
 __all__ = ["SimilarPoints", "SupportEncoding", "TemporalRoIAlign"]
 
@@ -104,11 +106,8 @@ class TemporalRoIAlign(nn.Module):
         self.channels = channels
         self.num_most_similar_points = num_most_similar_points
         self.similarity_chunk_size = similarity_chunk_size
-        self.aggregation = TemporalAttentionalFeatureAggregation(channels, num_attention_blocks)
-
-    @property
-    def num_attention_blocks(self) -> int:
-        return self.aggregation.num_blocks
+        self.num_attention_blocks = num_attention_blocks
+        self.embed = attention_embedding(channels, num_attention_blocks)  # TAFA's psi (eq. 6)
 
     def forward(self, roi_feats: torch.Tensor, support_feats: SupportInput) -> torch.Tensor:
         """
@@ -161,7 +160,7 @@ class TemporalRoIAlign(nn.Module):
         support_frame = support_frame.to(compute_dtype(self, support_frame))
         projections = None
         if self.num_attention_blocks > 0:
-            conv = self.aggregation.embed
+            conv = self.embed
             # rows (o, c_out) of the 3x3 kernel: (9*C, C)
             kernel_rows = conv.weight.permute(2, 3, 0, 1).reshape(-1, self.channels)
             projections = (support_frame.flatten(1).t() @ kernel_rows.t()).view(-1, self.channels)  # (H*W*9, C)
@@ -173,7 +172,7 @@ class TemporalRoIAlign(nn.Module):
         ``N == 0``."""
         if self.num_attention_blocks == 0:
             return None
-        conv = self.aggregation.embed
+        conv = self.embed
         return (id(self),) + tuple((p.data_ptr(), p._version) for p in (conv.weight, conv.bias))
 
     def _checked_support(self, roi_feats, support_feats):
@@ -219,7 +218,7 @@ class TemporalRoIAlign(nn.Module):
         target_embeds = None
         logits = []
         if self.num_attention_blocks > 0:
-            target_embeds = rois_to_cells(self.aggregation.embed(roi_feats))  # (M, C)
+            target_embeds = rois_to_cells(self.embed(roi_feats))  # (M, C)
             logits.append(attention_logits(target_embeds, target_embeds, self.num_attention_blocks, 1))
         matches: List[Tuple[torch.Tensor, torch.Tensor]] = []
         for frame in frames:
@@ -245,7 +244,7 @@ class TemporalRoIAlign(nn.Module):
         Returns:
             ``[M, N]`` logits, computed for a chunk of RoIs at a time.
         """
-        conv = self.aggregation.embed
+        conv = self.embed
         num_rois, _, height, width = roi_shape
         kernel_h, kernel_w = conv.kernel_size
         pad_h, pad_w = conv.padding

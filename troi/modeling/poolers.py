@@ -9,10 +9,18 @@ from detectron2.structures import Boxes
 from ..layers import TemporalRoIAlign
 from .frame_group_scope import FrameGroupScope
 
-__all__ = ["TROI_BRANCHES", "TemporalROIPooler", "branch_pooler_from_config", "temporal_roi_align_from_config"]
+__all__ = ["TROI_BRANCHES", "TemporalROIPooler", "branch_pooler_from_config", "check_troi_branches",
+           "temporal_roi_align_from_config"]
 
 # The ROI head branches MODEL.TROI.BRANCHES may name.
 TROI_BRANCHES = ("box", "mask", "track")
+
+
+def check_troi_branches(cfg) -> None:
+    """Raises ValueError if ``MODEL.TROI.BRANCHES`` names a branch not in :data:`TROI_BRANCHES`."""
+    unknown = set(cfg.MODEL.TROI.BRANCHES) - set(TROI_BRANCHES)
+    if unknown:
+        raise ValueError(f"MODEL.TROI.BRANCHES has unknown branches {sorted(unknown)}; choose from {TROI_BRANCHES}")
 
 
 def temporal_roi_align_from_config(cfg, channels: int) -> TemporalRoIAlign:
@@ -29,14 +37,9 @@ def branch_pooler_from_config(cfg, branch: str, input_shape, *, output_size: int
                               pooler_type: str) -> ROIPooler:
     """The RoI pooler of one ROI head branch over ``MODEL.ROI_HEADS.IN_FEATURES``: a
     :class:`TemporalROIPooler` when ``MODEL.TROI.ENABLED`` and ``branch`` is in
-    ``MODEL.TROI.BRANCHES``, else detectron2's :class:`ROIPooler`.
-
-    Raises:
-        ValueError: ``MODEL.TROI.BRANCHES`` names a branch not in :data:`TROI_BRANCHES`.
+    ``MODEL.TROI.BRANCHES`` (checked once per model by :func:`check_troi_branches`), else
+    detectron2's :class:`ROIPooler`.
     """
-    unknown = set(cfg.MODEL.TROI.BRANCHES) - set(TROI_BRANCHES)
-    if unknown:
-        raise ValueError(f"MODEL.TROI.BRANCHES has unknown branches {sorted(unknown)}; choose from {TROI_BRANCHES}")
     in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
     pooler_args = dict(output_size=output_size, scales=tuple(1.0 / input_shape[name].stride for name in in_features),
                        sampling_ratio=sampling_ratio, pooler_type=pooler_type)

@@ -3,20 +3,12 @@ from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from detectron2.structures import Instances
 
-from .support_frames import SupportFrames, crop_to_image
+from .support_frames import SupportFrames, crop_to_image, pad_and_stack
 
-__all__ = ["ReferenceFrames", "pad_and_stack", "reference_frames_of"]
-
-
-def pad_and_stack(maps: List[torch.Tensor]) -> torch.Tensor:
-    """``B`` maps ``[C, h_i, w_i]`` -> ``[B, C, max h, max w]``, zero-padded at the bottom
-    and right (differentiable)."""
-    height, width = max(m.shape[-2] for m in maps), max(m.shape[-1] for m in maps)
-    return torch.stack([F.pad(m, (0, width - m.shape[-1], 0, height - m.shape[-2])) for m in maps])
+__all__ = ["ReferenceFrames", "reference_frames_of"]
 
 
 @dataclass

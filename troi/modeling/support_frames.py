@@ -4,12 +4,20 @@ from dataclasses import dataclass
 from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 
 from detectron2.structures import Boxes, Instances
 
 from ..utils.lru_cache import LRUCache
 
-__all__ = ["SupportFrames", "crop_to_image"]
+__all__ = ["SupportFrames", "crop_to_image", "pad_and_stack"]
+
+
+def pad_and_stack(maps: List[torch.Tensor]) -> torch.Tensor:
+    """``B`` maps ``[C, h_i, w_i]`` -> ``[B, C, max h, max w]``, zero-padded at the bottom
+    and right (differentiable)."""
+    height, width = max(m.shape[-2] for m in maps), max(m.shape[-1] for m in maps)
+    return torch.stack([F.pad(m, (0, width - m.shape[-1], 0, height - m.shape[-2])) for m in maps])
 
 
 def crop_to_image(features: Dict[str, torch.Tensor], strides: Dict[str, int], image_size: Tuple[int, int]):

@@ -11,6 +11,7 @@ index of the entry (and its ``id`` when it has one) and the key, e.g.
 Pure json/python, without detectron2.
 """
 import math
+import numbers
 import operator
 import os
 from collections import Counter
@@ -28,6 +29,7 @@ __all__ = [
     "in_file",
     "is_id",
     "is_int",
+    "is_known",
     "is_number",
     "is_positive_int",
     "json_lists",
@@ -140,9 +142,17 @@ def is_id(value) -> bool:
     return isinstance(value, str) or is_int(value)
 
 
+def is_known(value, known: Collection) -> bool:
+    """Whether ``value`` is in ``known`` (False for an unhashable value: a list, an object)."""
+    try:
+        return value in known
+    except TypeError:
+        return False
+
+
 def is_number(value) -> bool:
-    """Whether ``value`` is a finite number (not a bool)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """Whether ``value`` is a finite real number (not a bool; numpy scalars are numbers)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def is_int(value) -> bool:
@@ -186,11 +196,8 @@ def check_references(entries: Sequence[dict], key: str, known: Collection, list_
     (``target``: ``"the images of /x.json"``), with the number of entries that have it."""
     for index, entry in enumerate(entries):
         value = entry[key]
-        try:
-            if value in known:
-                continue
-        except TypeError:  # unhashable: a list or an object
-            pass
+        if is_known(value, known):
+            continue
         count = sum(1 for other in entries if other[key] == value)
         also = f" ({count} entries of {list_name} have it)" if count > 1 else ""
         raise ValueError(f"{entry_where(list_name, index, entry)} has {key} {value!r}, which is not in {target}{also}")

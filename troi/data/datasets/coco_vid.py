@@ -10,14 +10,12 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.structures import BoxMode
 
 from .annotation_boxes import is_empty_box, log_skipped_boxes
-from .annotation_json import read_json_object
 from .coco_vid_format import LOADER_NEEDS, read_coco_vid_json
 from .frame_files import check_frame_files
 
 __all__ = [
     "load_coco_vid_json",
     "register_coco_vid_instances",
-    "read_annotation_json",
     "category_maps",
     "set_thing_metadata",
     "check_unregistered",
@@ -31,16 +29,6 @@ MISSING_ANNOTATION_FILE_HINT = (f"see {DATASETS_README} for the dataset layout u
 
 # Annotation fields copied as is into the dataset dicts when the json has them.
 _OPTIONAL_ANNOTATION_KEYS = ("segmentation", "occluded")
-
-
-def read_annotation_json(json_file: str) -> dict:
-    """The top-level json object of ``json_file``, unchecked otherwise.
-
-    Raises:
-        FileNotFoundError: the file does not exist (the message points to the datasets README).
-        ValueError: the file is not valid json (e.g. truncated), or its top level is not an object.
-    """
-    return read_json_object(json_file, "annotation file", MISSING_ANNOTATION_FILE_HINT)
 
 
 def category_maps(categories: list):

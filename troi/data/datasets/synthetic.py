@@ -25,15 +25,15 @@ at least 2 clean frames between runs:
   texture: these frames test the amodal box and the loss of evidence, not the class.
 
 Blurs apply to the whole frame: objects keep their place, silhouette and mean colour
-(a saturated blob on grey), and lose their texture. Every image says ``degraded`` and ``degradation``; on blurred frames a
-temporal detector can borrow the class from the clean frames of the same video, a
+(a saturated blob on grey), and lose their texture. Every image says ``degraded`` and
+``degradation``; on blurred frames a temporal detector can borrow the class from the clean frames of the same video, a
 single-frame one cannot.
 
 Files under ``output_dir``::
 
     frames/<video name>/<frame:05d>.jpg
-    coco_vid.json   (COCO-VID, see .coco_vid; per-annotation occluded and RLE segmentation)
-    ytvis.json      (YouTube-VIS, see .ytvis; the same objects as per-frame RLE tracks)
+    coco_vid.json   (COCO-VID, see .coco_vid_format; per-annotation occluded and RLE segmentation)
+    ytvis.json      (YouTube-VIS, see .ytvis_format; the same objects as per-frame RLE tracks)
 
 Registered datasets are generated on first use: ``DatasetCatalog.get(name)`` generates
 them, and code that needs the files before that (e.g. an evaluator reading
@@ -51,7 +51,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from pycocotools import mask as mask_util
 
 from ...utils import atomic_folder
-from .coco_vid import load_coco_vid_json, read_annotation_json
+from .annotation_json import read_json_object
+from .coco_vid import MISSING_ANNOTATION_FILE_HINT, load_coco_vid_json
 from .ytvis import load_ytvis_json
 
 __all__ = [
@@ -549,7 +550,8 @@ def ensure_synthetic_videos(output_dir: str, seed: int, num_videos: int, **gener
     arguments.apply_defaults()
     del arguments.arguments["output_dir"]
     expected = json.loads(json.dumps(_generator_info(**arguments.arguments)))
-    found = read_annotation_json(paths["coco_vid_json"]).get("info")
+    # Only the stamp is read here: the loaders read and check the jsons.
+    found = read_json_object(paths["coco_vid_json"], "annotation file", MISSING_ANNOTATION_FILE_HINT).get("info")
     if found != expected:
         raise ValueError(
             f"{output_dir} holds synthetic videos generated with {found}, not {expected}: delete "

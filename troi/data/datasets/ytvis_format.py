@@ -1,6 +1,6 @@
-"""YouTube-VIS (2019 / 2021) json: read and checked once, for the dataset loader
-(:mod:`.ytvis`), the evaluator (:mod:`troi.evaluation.ytvis_evaluation`) and
-``datasets/split_ytvis.py``.
+"""YouTube-VIS (2019 / 2021) json, and the predicted tracks evaluated on it: read and
+checked once, for the dataset loader (:mod:`.ytvis`), the evaluator
+(:mod:`troi.evaluation.ytvis_evaluation`) and ``datasets/split_ytvis.py``.
 
 The format::
 
@@ -19,11 +19,20 @@ non-empty list of strings and ``length`` its length; a track's ``video_id`` and
 ``category_id`` name entries of those lists; a track has ``segmentations`` or
 ``bboxes``, and each per-frame list has one entry per frame of its video: a box of 4
 finite numbers with a width and a height >= 0, an RLE dict of the video's size or
-polygons, an area that is a finite number (or null). Pure json/python, without detectron2.
+polygons, an area that is a finite number (or null).
+
+Predicted tracks (:func:`read_ytvis_results`) are a list of ``{video_id, category_id,
+score, segmentations}``, of the ground truth's videos and categories, with a finite score
+and one RLE of the video's size (or null) per frame of the video.
+
+Json, python and pycocotools' RLE, without detectron2.
 """
 import os
-from typing import Optional, Sequence, Union
+from typing import Any, Collection, Mapping, Optional, Sequence, Union
 
+from pycocotools import mask as mask_util
+
+from ...utils import read_json
 from .annotation_boxes import checked_box
 from .annotation_json import (
     Needs,
@@ -32,6 +41,7 @@ from .annotation_json import (
     entry_where,
     in_file,
     is_int,
+    is_known,
     is_number,
     is_positive_int,
     json_lists,
@@ -43,12 +53,14 @@ __all__ = [
     "EVALUATION_NEEDS",
     "LOADER_NEEDS",
     "PER_FRAME_KEYS",
+    "RESULT_KEYS",
     "SPLIT_NEEDS",
     "check_mask_size",
     "check_per_frame_lists",
     "check_ytvis",
     "num_frames",
     "read_ytvis_json",
+    "read_ytvis_results",
 ]
 
 LOADER_NEEDS = Needs(
@@ -76,6 +88,12 @@ SPLIT_NEEDS = Needs(keys={"categories": (), "videos": ("id",), "annotations": ("
 
 PER_FRAME_KEYS = ("segmentations", "bboxes", "areas")
 """The keys of a track that hold one entry per frame of its video."""
+
+RESULT_KEYS = ("video_id", "category_id", "score", "segmentations")
+"""The keys of a predicted track."""
+
+# The characters of COCO's compressed RLE strings (6 bits each, offset by 48).
+_RLE_FIRST, _RLE_LAST = ord("0"), ord("0") + 63
 
 
 def num_frames(video: dict) -> Optional[int]:
@@ -200,3 +218,79 @@ def _check_frame_entries(track: dict, where: str, video: dict, source: str) -> N
     for frame, area in enumerate(track.get("areas") or ()):
         if area is not None and not is_number(area):
             raise ValueError(f"{where}, frame {frame} in {source}: area {area!r} is not a finite number")
+
+
+def read_ytvis_results(results: Union[str, os.PathLike, list], videos: Mapping[Any, dict],
+                       category_ids: Collection) -> list:
+    """The predicted tracks ``results`` (a json file of them, or the list itself), checked
+    against a ground truth with the (checked) ``videos`` by id and ``category_ids``.
+
+    Every track is checked before any is used: it is a json object with
+    :data:`RESULT_KEYS`, of a video and a category of the ground truth, with a finite score
+    and one segmentation per frame of its video, each null or a well-formed RLE of the
+    video's size (:func:`_check_result_rle`). The list is returned as it is, not copied.
+
+    Raises:
+        FileNotFoundError: the json file does not exist.
+        ValueError: the file is not valid json, or not a list of predicted tracks; a
+            message names the entry and the field, e.g. ``"results[1] has score nan; a
+            score must be a finite number"``.
+    """
+    if isinstance(results, (str, os.PathLike)):
+        results = read_json(results, "results json")
+    if not isinstance(results, list):
+        raise ValueError(f"results must be a list of predicted tracks, got {type(results).__name__}")
+    for index, track in enumerate(results):
+        _check_result(track, f"results[{index}]", videos, category_ids)
+    return results
+
+
+def _check_result(track, where: str, videos: Mapping[Any, dict], category_ids: Collection) -> None:
+    """ValueError starting with ``where`` unless ``track`` is a well-formed predicted track."""
+    if not isinstance(track, dict):
+        raise ValueError(f"{where} must be a json object, got {type(track).__name__}")
+    for key in RESULT_KEYS:
+        if key not in track:
+            raise ValueError(f"{where} is missing key {key!r}")
+    if not is_known(track["video_id"], videos):
+        raise ValueError(f"{where} refers to video_id {track['video_id']!r}, which is not a ground-truth video")
+    if not is_known(track["category_id"], category_ids):
+        raise ValueError(f"{where} refers to category_id {track['category_id']!r}, which is not a category")
+    video, segmentations = videos[track["video_id"]], track["segmentations"]
+    if not isinstance(segmentations, list):
+        raise ValueError(f"{where}: 'segmentations' must be a list with one entry per frame")
+    if len(segmentations) != num_frames(video):
+        raise ValueError(f"{where}: video {video['id']!r} has {num_frames(video)} frames, but the track has "
+                         f"{len(segmentations)} per-frame segmentations")
+    if not is_number(track["score"]):
+        raise ValueError(f"{where} has score {track['score']!r}; a score must be a finite number")
+    for frame, segmentation in enumerate(segmentations):
+        _check_result_rle(segmentation, video, f"{where}: segmentations[{frame}]")
+
+
+def _check_result_rle(segmentation, video: dict, where: str) -> None:
+    """ValueError starting with ``where`` unless ``segmentation`` is None or a well-formed
+    RLE of the video's size: ``{"size": [height, width], "counts": ...}`` with compressed
+    counts (a str of COCO's RLE alphabet, whose mask lies within the frame) or run lengths
+    (non-negative ints adding up to ``height * width``)."""
+    if segmentation is None:
+        return
+    if not (isinstance(segmentation, dict) and "size" in segmentation and "counts" in segmentation):
+        raise ValueError(f"{where} is a {type(segmentation).__name__}, not an RLE dict with 'size' and 'counts' "
+                         f"(or null)")
+    check_mask_size(segmentation, video, where)
+    height, width = video["height"], video["width"]
+    counts = segmentation["counts"]
+    if isinstance(counts, list):
+        if not all(is_int(run) and run >= 0 for run in counts) or sum(counts) != height * width:
+            raise ValueError(f"{where}: run lengths 'counts' must be non-negative ints adding up to "
+                             f"{height} * {width}")
+        return
+    text = counts.encode("ascii", "replace") if isinstance(counts, str) else counts
+    if not isinstance(text, bytes) or not text or any(not _RLE_FIRST <= char <= _RLE_LAST for char in text):
+        raise ValueError(f"{where}: 'counts' {str(counts)[:40]!r} is not a compressed COCO RLE string")
+    rle = {"size": [height, width], "counts": text}
+    x, y, box_width, box_height = mask_util.toBbox(rle).tolist()
+    if not (0 <= mask_util.area(rle) <= height * width and x + box_width <= width and y + box_height <= height):
+        raise ValueError(f"{where}: 'counts' {str(counts)[:40]!r} decodes to a mask outside the "
+                         f"{width}x{height} frame (a corrupt RLE)")

@@ -37,6 +37,7 @@ class MaskTrackRCNN(VideoRCNN):
     """
 
     required_roi_heads = MaskTrackROIHeads
+    trains_on_reference_frames = True
 
     @configurable
     def __init__(self, *, match_weights: MatchWeights, max_unseen_frames: int, **kwargs):
@@ -58,7 +59,7 @@ class MaskTrackRCNN(VideoRCNN):
         missing = [index for index, x in enumerate(batched_inputs) if "reference_instances" not in x]
         if missing:
             raise ValueError(f"MaskTrackRCNN training inputs {missing} have no 'reference_instances'; map them "
-                             "with VISFrameGroupDatasetMapper (MODEL.TRACK_HEAD.ENABLED = True)")
+                             "with VISFrameGroupDatasetMapper (build_frame_group_train_loader does for MaskTrackRCNN)")
         strides = {name: shape.stride for name, shape in self.backbone.output_shape().items()}
         references = reference_frames_of(features, images.image_sizes, strides, support,
                                          [x["reference_instances"].to(self.device) for x in batched_inputs])

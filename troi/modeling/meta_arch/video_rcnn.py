@@ -13,9 +13,9 @@ from detectron2.structures import ImageList, Instances
 from detectron2.utils.events import get_event_storage
 
 from ..backbone.frozen_stats_bn import freeze_bn_stats
-from ..reference_frames import pad_and_stack
+from ..poolers import check_troi_branches
 from ..roi_heads.temporal_roi_heads import TemporalROIHeads
-from ..support_frames import SupportFrames, crop_to_image
+from ..support_frames import SupportFrames, crop_to_image, pad_and_stack
 from ..video_inference_cache import INFERENCE_CACHE_KEY, VideoInferenceCache
 
 __all__ = ["VideoRCNN"]
@@ -85,6 +85,9 @@ class VideoRCNN(GeneralizedRCNN):
     """
 
     required_roi_heads = TemporalROIHeads  # subclasses name their own
+    # Whether training inputs carry a reference frame with its GT: the train loader reads it
+    # to pick its mapper (VISFrameGroupDatasetMapper), so one key, the meta-architecture, decides.
+    trains_on_reference_frames = False
 
     @configurable
     def __init__(self, *, support_proposals: int, **kwargs):
@@ -97,6 +100,7 @@ class VideoRCNN(GeneralizedRCNN):
 
     @classmethod
     def from_config(cls, cfg):
+        check_troi_branches(cfg)
         ret = super().from_config(cfg)
         if cfg.MODEL.BACKBONE.FREEZE_BN_STATS:
             ret["backbone"] = freeze_bn_stats(ret["backbone"])

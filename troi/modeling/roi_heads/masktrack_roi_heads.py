@@ -56,8 +56,6 @@ class MaskTrackROIHeads(TemporalROIHeads):
 
     @classmethod
     def _init_track_head(cls, cfg, input_shape):
-        if not cfg.MODEL.TRACK_HEAD.ENABLED:
-            raise ValueError("MaskTrackROIHeads trains on reference frames: set MODEL.TRACK_HEAD.ENABLED = True")
         in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
         resolution = cfg.MODEL.TRACK_HEAD.POOLER_RESOLUTION
         channels = input_shape[in_features[0]].channels
@@ -96,7 +94,8 @@ class MaskTrackROIHeads(TemporalROIHeads):
             image_instances.track_embeddings = image_embeddings
         return instances
 
-    def _forward_track(self, features, proposals: List[Instances], references: ReferenceFrames) -> Dict[str, torch.Tensor]:
+    def _forward_track(self, features, proposals: List[Instances],
+                       references: ReferenceFrames) -> Dict[str, torch.Tensor]:
         """``loss_track`` of the foreground proposals against their reference frames (the
         target frames' support frames are in the frame group)."""
         foreground, _ = select_foreground_proposals(proposals, self.num_classes)

@@ -1,13 +1,14 @@
 """StandardROIHeads whose box features come from the whole frame group (TRoI, SELSA)."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
-from detectron2.structures import Instances
+from detectron2.structures import Boxes, Instances
 
+from ...layers.temporal_roi_align import SimilarPoints
 from ..frame_group_scope import FrameGroupScope, SelsaReferences
 from ..poolers import TemporalROIPooler, branch_pooler_from_config
 from ..support_frames import SupportFrames
@@ -122,3 +123,26 @@ class TemporalROIHeads(StandardROIHeads):
         if cache is not None:
             cache[key] = references
         return references
+
+    def similar_points(self, features: Dict[str, torch.Tensor], support: SupportFrames,
+                       boxes: Boxes) -> List[Tuple[SimilarPoints, str, int, Tuple[int, int]]]:
+        """What the box pooler's Temporal RoI Align finds for ``boxes`` of the first target
+        frame, as if they were its proposals (the paper's Fig. 6): per box, its
+        :class:`SimilarPoints`, the feature level it is pooled from, that level's width in
+        the support frames (positions are flat indices into it) and the RoI grid ``(h, w)``.
+
+        Raises:
+            ValueError: the box pooler has no Temporal RoI Align, or the frame no supports.
+        """
+        pooler = self.box_pooler
+        if not isinstance(pooler, TemporalROIPooler):
+            raise ValueError("similar points need a box pooler with Temporal RoI Align (MODEL.TROI.ENABLED)")
+        if not support.counts[0]:
+            raise ValueError("similar points need a target frame with support frames")
+        operator, names = pooler.temporal_roi_align, self.box_in_features
+        roi_feats = pooler([features[name] for name in names], [boxes])  # RoI Align: [P, C, S, S]
+        supports = support.temporal_inputs(0, names, operator)
+        first_support = support.features[support.frames_of(0)[0]]
+        return [(operator.similar_points(roi_feat[None], supports[level]), names[level],
+                 first_support[names[level]].shape[-1], tuple(roi_feat.shape[-2:]))
+                for roi_feat, level in zip(roi_feats, pooler.roi_levels([boxes]).tolist())]

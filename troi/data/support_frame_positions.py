@@ -18,6 +18,7 @@ __all__ = [
     "random_support_frames",
     "reference_frame_position",
     "past_support_frames",
+    "frames_kept_at_test",
 ]
 
 SAMPLING_METHODS = ("uniform", "stride", "consecutive", "random")
@@ -154,3 +155,11 @@ def reference_frame_position(target: int, num_frames: int, frame_range: int, rng
     candidates = [p for p in range(max(target - frame_range, 0), min(target + frame_range, num_frames - 1) + 1)
                   if p != target]
     return int(rng.choice(candidates)) if candidates else target
+
+
+def frames_kept_at_test(num_supports: int, include_target: bool) -> int:
+    """How many frames a test pass keeps (decoded, or with their features) while it runs a
+    video's targets in order: two consecutive targets with their support sets, each of
+    ``num_supports`` frames plus the target when ``include_target``; enough for every
+    sampling method's supports to be reused from one target to the next."""
+    return 2 * (num_supports + int(include_target)) + 2

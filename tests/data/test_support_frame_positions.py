@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from troi.data.sampling import (
+from troi.data.support_frame_positions import (
     past_support_frames,
     random_support_frames,
     reference_frame_position,
