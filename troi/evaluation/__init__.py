@@ -2,7 +2,8 @@
 recognition evaluation."""
 from .. import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from .recognition_evaluation import RECOGNITION_METRICS, RecognitionEvaluator, recognition_accuracy
-from .vid_evaluation import MOTION_SPEEDS, VIDEvaluator, evaluate_vid
+from .vid_evaluation import MOTION_SPEEDS, evaluate_vid
+from .vid_evaluator import VIDEvaluator
 from .ytvis_evaluation import YTVIS_METRICS, evaluate_ytvis
 from .ytvis_evaluator import YTVISEvaluator, tracks_to_ytvis_results
 
