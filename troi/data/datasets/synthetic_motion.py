@@ -16,12 +16,15 @@ read; it is the visible effect of the motion, not a cue of its own.
 Single frames do not tell the class: the texture, its colours and the part of the plane in
 view are drawn independently of the class, and the slide is centred in time (frame ``f``
 of ``F`` shows the plane moved by ``velocity * (f - (F - 1) / 2)`` from a random view),
-so every class draws its frames from the same distribution, and a clip and its time
+so the middle frame has the same distribution for every class, and a clip and its time
 reversal (left and right, up and down, opposite diagonals) show the same set of frames
 in the opposite order. A model that sees the frames one at a time and averages them
-(TSN) can only guess; one that relates frames over time can read the direction. A
-horizontal flip turns a clip into the mirrored class but also mirrors the shading, which
-no clip of the data set has: configs train on these clips without flips.
+(TSN) cannot tell a direction from its opposite (at most 50%); only the axis leaks, weakly,
+through how far from the plane's centre the views of a clip reach (a slide spreads them
+by at most ``SPEED_RANGE[1] * (F - 1)`` frame sides along its axis). One that relates
+frames over time can read the direction. A horizontal flip turns a clip into the mirrored
+class but also mirrors the shading, which no clip of the data set has: configs train on
+these clips without flips.
 
 Files under ``output_dir`` (the layout and list format of mmaction2's rawframes, see
 :mod:`.video_lists`)::
