@@ -38,6 +38,16 @@ def count_backbone_images(model):
     return calls
 
 
+def count_backbone_images_per_call(model):
+    """Records the images the backbone ran on in every model call (at inference it runs
+    one image at a time)."""
+    calls = []
+    model.register_forward_pre_hook(lambda module, inputs: calls.append(0))
+    model.backbone.register_forward_hook(
+        lambda module, inputs, output: calls.__setitem__(-1, calls[-1] + len(inputs[0])))
+    return calls
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_train_and_eval_every_variant(variant):
     model = build(variant)
@@ -105,13 +115,14 @@ def cached(inputs, cache):
 
 def test_inference_reuses_support_frames_across_targets():
     model = build("selsa_troi").eval()
-    calls = count_backbone_images(model)
+    calls = count_backbone_images_per_call(model)
+    passes = count_backbone_images(model)
     cache = VideoInferenceCache(max_frames=8)
     with torch.no_grad():
         first = model([cached(frame_group(3), cache)])[0]["instances"]
         second = model([cached(frame_group(3), cache)])[0]["instances"]  # same video and support frames
         model([cached(frame_group(3, support_ids=[1, 2, 3]), cache)])  # one new support frame
-    assert calls == [4, 1, 2]
+    assert calls == [4, 1, 2] and passes == [1] * 7  # one image per backbone pass
     # Same values; float32 rounding differs with the backbone's batch composition.
     assert torch.allclose(first.pred_boxes.tensor, second.pred_boxes.tensor, atol=1e-2)
     cache.reset()  # e.g. the next evaluation: the caller's cache starts empty
@@ -131,7 +142,25 @@ def test_cached_inference_equals_uncached():
         fresh = model([frame_group(3, video_id=9)])[0]["instances"]
     assert torch.allclose(from_cache.pred_boxes.tensor, fresh.pred_boxes.tensor, atol=1e-2)
     assert torch.allclose(from_cache.scores, fresh.scores, atol=1e-3)  # float32 rounding differs with the batch
-    assert len(cache.frames) == 3 and len(cache.references) == 1  # the supports (the target has no frame_id)
+    assert len(cache.frames) == 3  # the supports (the target has no frame_id)
+    # SELSA's plain references are per support frame, with its encodings; none per set.
+    assert len(cache.references) == 0
+    assert all((model.roi_heads.box_head, "references") in cache.frames.get(key).encodings for key in cache.frames)
+
+
+def test_aggregated_references_are_kept_per_support_set():
+    cfg = tiny_video_cfg(troi_on=True, selsa_on=True)
+    cfg.MODEL.SELSA.AGGREGATE_REFERENCES = True
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    cache = VideoInferenceCache(max_frames=8)
+    with torch.no_grad():
+        model([numbered_frame(4, cache=cache)])
+        from_cache = model([numbered_frame(5, cache=cache)])[0]["instances"]  # the same support set
+        fresh = model([numbered_frame(5)])[0]["instances"]
+    assert len(cache.references) == 1
+    assert torch.allclose(from_cache.pred_boxes.tensor, fresh.pred_boxes.tensor, atol=1e-2)
+    assert torch.allclose(from_cache.scores, fresh.scores, atol=1e-3)
 
 
 def test_the_inputs_of_a_batch_share_one_cache():
@@ -159,14 +188,14 @@ def numbered_frame(frame_id, num_supports=3, video_id=1, cache=None):
 
 def test_a_target_that_was_a_support_skips_the_backbone():
     model = build("selsa_troi").eval()
-    calls = count_backbone_images(model)
+    calls = count_backbone_images_per_call(model)
     cache = VideoInferenceCache(max_frames=8)
     with torch.no_grad():
         model([numbered_frame(0, cache=cache)])  # frame 0 is the target and a support: computed once
         from_cache = model([numbered_frame(2, cache=cache)])[0]["instances"]  # every frame cached: no backbone
         model([numbered_frame(5, cache=cache)])  # a new target
         fresh = model([numbered_frame(2)])[0]["instances"]
-    assert calls == [3, 1, 3]
+    assert calls == [3, 0, 1, 3]
     assert torch.allclose(from_cache.pred_boxes.tensor, fresh.pred_boxes.tensor, atol=1e-2)
     assert torch.allclose(from_cache.scores, fresh.scores, atol=1e-3)
 

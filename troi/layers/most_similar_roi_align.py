@@ -17,6 +17,8 @@ __all__ = [
     "DEFAULT_SIMILARITY_CHUNK_SIZE",
     "most_similar_points",
     "most_similar_normalized_points",
+    "most_similar_unit_points",
+    "normalize_cells",
     "normalize_support",
     "gather_most_similar",
     "most_similar_roi_align",
@@ -63,21 +65,35 @@ def most_similar_points(cells, support_frame, k, chunk_size=DEFAULT_SIMILARITY_C
 def most_similar_normalized_points(cells, normalized_support, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE):
     """:func:`most_similar_points` of a support frame already normalised by
     :func:`normalize_support` (``[C, H, W]``), e.g. once for many target frames."""
+    return most_similar_unit_points(normalize_cells(cells), normalized_support, k, chunk_size)
+
+
+def normalize_cells(cells):
+    """``[M, C]`` RoI cells -> unit-length rows (eq. 2's RoI side), in at least float32,
+    also under autocast."""
+    with torch.autocast(cells.device.type, enabled=False):
+        return F.normalize(cells.to(similarity_dtype(cells.dtype)), dim=1)
+
+
+def most_similar_unit_points(unit_cells, normalized_support, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE):
+    """:func:`most_similar_points` of cells normalised by :func:`normalize_cells` (``[M, C]``)
+    and a support frame normalised by :func:`normalize_support` (``[C, H, W]``): each side
+    normalised once, e.g. the cells once for all the support frames."""
     height, width = normalized_support.shape[1:]
-    dtype = similarity_dtype(cells.dtype)
+    dtype = unit_cells.dtype
     rows = max(1, chunk_size // (height * width))
     weights, indices = [], []
-    with torch.autocast(cells.device.type, enabled=False):  # float32 even under autocast
+    with torch.autocast(unit_cells.device.type, enabled=False):  # float32 even under autocast
         normalized_support = normalized_support.to(dtype)[None]  # (1, C, H, W)
-        for start in range(0, cells.shape[0], rows):
-            filters = F.normalize(cells[start:start + rows].to(dtype), dim=1)[:, :, None, None]  # (m, C, 1, 1)
+        for start in range(0, unit_cells.shape[0], rows):
+            filters = unit_cells[start:start + rows, :, None, None]  # (m, C, 1, 1)
             # A 1x1 convolution is eq. 2's matrix product, and runs faster than it on CPU.
             similarity = F.conv2d(normalized_support, filters).flatten(2)[0]  # (m, H*W)
             scores, positions = similarity.topk(k, dim=1)  # (m, k)
             weights.append(scores.softmax(dim=1))
             indices.append(positions)
     if not weights:
-        return cells.new_zeros((0, k), dtype=dtype), cells.new_zeros((0, k), dtype=torch.long)
+        return unit_cells.new_zeros((0, k)), unit_cells.new_zeros((0, k), dtype=torch.long)
     return torch.cat(weights), torch.cat(indices)
 
 

@@ -37,7 +37,8 @@ from .most_similar_roi_align import (
     DEFAULT_SIMILARITY_CHUNK_SIZE,
     check_num_most_similar_points,
     gather_most_similar,
-    most_similar_normalized_points,
+    most_similar_unit_points,
+    normalize_cells,
     normalize_support,
 )
 from .shapes import check_channels, check_finite, check_rank, cells_to_rois, compute_dtype, rois_to_cells, \
@@ -221,10 +222,11 @@ class TemporalRoIAlign(nn.Module):
             target_embeds = rois_to_cells(self.embed(roi_feats))  # (M, C)
             logits.append(attention_logits(target_embeds, target_embeds, self.num_attention_blocks, 1))
         matches: List[Tuple[torch.Tensor, torch.Tensor]] = []
+        unit_cells = normalize_cells(target_cells) if len(frames) else None  # (M, C), once for all frames
         for frame in frames:
             encoding = frame if isinstance(frame, SupportEncoding) else self.encode_support(frame)
-            weights, indices = most_similar_normalized_points(
-                target_cells, encoding.normalized, self.num_most_similar_points, self.similarity_chunk_size
+            weights, indices = most_similar_unit_points(
+                unit_cells, encoding.normalized, self.num_most_similar_points, self.similarity_chunk_size
             )
             matches.append((weights, indices))
             if target_embeds is not None:

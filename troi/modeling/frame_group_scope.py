@@ -11,7 +11,7 @@ __all__ = ["FrameGroupScope", "SelsaReferences"]
 
 class SelsaReferences:
     """The SELSA references of a batch: per aggregator, ``[sum M_i, C_k]`` features of all
-    images' support proposals (:meth:`SelsaBoxHead.reference_features`), ``refs_per_image``
+    images' support proposals (:meth:`SelsaBoxHead.set_references`), ``refs_per_image``
     rows per image, and ``rois_per_image`` target RoIs per image (set once sampled)."""
 
     def __init__(self, features: List[torch.Tensor], refs_per_image: List[int]):

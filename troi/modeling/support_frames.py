@@ -44,11 +44,13 @@ class SupportFrames:
         proposals: per support frame, its RPN proposals (SELSA references), if computed.
         target_keys: per target frame, a hashable id of its support set (same key, same
             frames), or None; lets inference reuse work that depends on the set only.
-        encodings: per support frame, a dict in which each Temporal RoI Align operator keeps
-            the frame's encoding per level, living as long as the frame stays cached
-            (inference); None: operators encode the frames afresh (training).
-        references: where SELSA references are kept per support set (``target_keys``)
-            across calls: the :class:`VideoInferenceCache`'s; None: computed per call.
+        encodings: per support frame, a dict in which the ROI heads keep what they derive
+            from the frame alone (each Temporal RoI Align operator's encoding per level, the
+            SELSA box head's references of its proposals), living as long as the frame
+            stays cached (inference); None: computed afresh (training).
+        references: where SELSA references aggregated over a support set are kept per set
+            (``target_keys``) across calls: the :class:`VideoInferenceCache`'s; None:
+            computed per call.
     """
 
     features: List[Dict[str, torch.Tensor]]

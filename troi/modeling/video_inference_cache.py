@@ -17,10 +17,10 @@ class VideoInferenceCache:
 
     Attributes:
         frames: per frame key, the frame's backbone features and what depends on them
-            alone (SELSA support proposals, Temporal RoI Align encodings); ``max_frames``
-            of them, least recently used out.
-        references: per support set, the SELSA references of its proposals;
-            ``max_support_sets`` of them.
+            alone (SELSA support proposals and their references, Temporal RoI Align
+            encodings); ``max_frames`` of them, least recently used out.
+        references: per support set, the SELSA references aggregated over its proposals
+            (``MODEL.SELSA.AGGREGATE_REFERENCES``); ``max_support_sets`` of them.
     """
 
     def __init__(self, max_frames: int, max_support_sets: int = 4):

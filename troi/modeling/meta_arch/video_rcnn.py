@@ -50,7 +50,8 @@ class _Frame:
         support_features: the same cropped to the image: what target frames see of it.
         image_size: ``(h, w)`` of its input image.
         proposals: its RPN proposals (SELSA references), once computed.
-        encodings: what Temporal RoI Align operators derive from it (``SupportFrames.encodings``).
+        encodings: what the ROI heads derive from it alone (``SupportFrames.encodings``:
+            Temporal RoI Align encodings, SELSA references).
     """
 
     features: Dict[str, torch.Tensor]
@@ -191,9 +192,19 @@ class VideoRCNN(GeneralizedRCNN):
         return frames
 
     def _compute_frames(self, pending: "OrderedDict[Hashable, torch.Tensor]") -> Dict[Hashable, _Frame]:
-        """:class:`_Frame` of each normalized ``[3, h, w]`` image of ``pending``, in one pass."""
-        if not pending:
-            return {}
+        """:class:`_Frame` of each normalized ``[3, h, w]`` image of ``pending``: in training in
+        one backbone pass; at inference one image at a time, so that the backbone's
+        temporaries are one image's (a batch of 15 frames at 600x800 would hold GBs) and
+        each frame's features have their own storage, freed when the cache drops the frame."""
+        items = list(pending.items())
+        batches = [items] if self.training and items else [[item] for item in items]
+        frames = {}
+        for batch in batches:
+            frames.update(self._backbone_frames(OrderedDict(batch)))
+        return frames
+
+    def _backbone_frames(self, pending: "OrderedDict[Hashable, torch.Tensor]") -> Dict[Hashable, _Frame]:
+        """:class:`_Frame` of each image of ``pending``, in one backbone pass."""
         divisibility = self.backbone.size_divisibility
         images = ImageList.from_tensors(list(pending.values()), divisibility)
         features = self.backbone(images.tensor)

@@ -77,30 +77,70 @@ class SelsaBoxHead(FastRCNNConvFCHead):
             refs_per_image: how many rows of ``ref_x`` each target image owns.
 
         Returns:
-            one ``[M, C_k]`` tensor per aggregator, in FC order. They depend on the
-            support proposals only, so a caller may reuse them across target frames.
+            one ``[M, C_k]`` tensor per aggregator, in FC order (:meth:`set_references` of
+            ``ref_x`` as one frame's :meth:`frame_references`).
         """
+        return self.set_references([self.frame_references(ref_x)], refs_per_image)
+
+    def frame_references(self, ref_x: torch.Tensor) -> List[torch.Tensor]:
+        """What the references of one support frame's proposals are alone.
+
+        Args:
+            ref_x: ``[m, C, h, w]`` pooled features of the frame's proposals.
+
+        Returns:
+            per aggregator, in FC order, the ``[m, C_k]`` features it reads; with
+            ``aggregate_references`` only the first one's (the later ones depend on all the
+            frames of a support set, see :meth:`set_references`). They depend on the frame's
+            proposals only, so a caller may keep them for every target frame it supports.
+        """
+        layers = self._layers()
+        aggregated = self._aggregated_layers(layers)
         references = []
-        last = list(self.aggregators)[-1]
-        for name, layer in self._layers():
+        for name, layer in layers[: (aggregated[0] if self.aggregate_references else aggregated[-1]) + 1]:
+            ref_x = layer(ref_x)
             if name in self.aggregators:
-                ref_x = layer(ref_x)
                 references.append(ref_x)
-                if name == last:
-                    break
-                if self.aggregate_references:
-                    ref_x = aggregate_per_image(self.aggregators[name], ref_x, ref_x, refs_per_image,
-                                                refs_per_image)
-            else:
-                ref_x = layer(ref_x)
         return references
+
+    def set_references(self, frame_references: List[List[torch.Tensor]],
+                       refs_per_image: List[int]) -> List[torch.Tensor]:
+        """The references of a support set from its frames' :meth:`frame_references`.
+
+        Args:
+            frame_references: per support frame (of all images, in order), its
+                :meth:`frame_references`; at least one.
+            refs_per_image: how many of their rows each target image owns.
+
+        Returns:
+            one ``[M, C_k]`` tensor per aggregator, in FC order.
+        """
+        references = [torch.cat(level) for level in zip(*frame_references)]
+        if not self.aggregate_references:
+            return references
+        layers = self._layers()
+        aggregated = self._aggregated_layers(layers)
+        ref_x = references[0]
+        for index in range(aggregated[0], aggregated[-1] + 1):
+            name, layer = layers[index]
+            if index > aggregated[0]:
+                ref_x = layer(ref_x)
+                if name in self.aggregators:
+                    references.append(ref_x)
+            if name in self.aggregators and index != aggregated[-1]:
+                ref_x = aggregate_per_image(self.aggregators[name], ref_x, ref_x, refs_per_image, refs_per_image)
+        return references
+
+    def _aggregated_layers(self, layers) -> List[int]:
+        """Positions in ``layers`` (:meth:`_layers`) of the FCs followed by an aggregator."""
+        return [index for index, (name, _) in enumerate(layers) if name in self.aggregators]
 
     def forward(self, x: torch.Tensor, references: Optional[List[torch.Tensor]] = None,
                 rois_per_image: Optional[List[int]] = None, refs_per_image: Optional[List[int]] = None):
         """
         Args:
             x: ``[N, C, h, w]`` pooled features of the target proposals.
-            references: :meth:`reference_features` of the support proposals, or None: those
+            references: :meth:`set_references` of the support proposals, or None: those
                 of :attr:`frame_group`, if any, else no aggregation.
             rois_per_image, refs_per_image: rows of ``x`` / of each reference per image.
 

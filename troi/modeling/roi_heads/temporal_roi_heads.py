@@ -98,8 +98,10 @@ class TemporalROIHeads(StandardROIHeads):
     def selsa_references(self, support: Optional[SupportFrames], rois_per_image: List[int]):
         """The :class:`SelsaReferences` of the support frames' proposals (None without SELSA
         or support frames): their plain RoI Align features through the box head
-        (:meth:`SelsaBoxHead.reference_features`), per support set, kept in
-        ``support.references`` across calls when the set has a key."""
+        (:meth:`SelsaBoxHead.frame_references`, kept per frame in ``support.encodings`` at
+        inference), and with ``aggregate_references`` aggregated over the support set
+        (:meth:`SelsaBoxHead.set_references`, kept in ``support.references`` when the set
+        has a key)."""
         if not self.uses_support_proposals or support is None:
             return None
         per_image = [self._references_of(support, i) for i in range(len(support.counts))]
@@ -110,19 +112,33 @@ class TemporalROIHeads(StandardROIHeads):
 
     def _references_of(self, support: SupportFrames, target: int) -> List[torch.Tensor]:
         """SELSA references of one target frame: its support proposals' features at each
-        aggregator, from ``support.references`` when its support set is there."""
+        aggregator."""
         if not support.counts[target]:
             return [aggregator.fc.weight.new_zeros((0, aggregator.in_channels))
                     for aggregator in self.box_head.aggregators.values()]
         key = support.target_keys[target] if support.target_keys is not None else None
-        cache = support.references if key is not None else None
+        # Only references aggregated over the set depend on it; the others are per frame.
+        cache = support.references if key is not None and self.box_head.aggregate_references else None
         if cache is not None and key in cache:
             return cache.get(key)
-        pooled = self.box_pooler(support.stacked(target, self.box_in_features), support.proposal_boxes(target))
-        references = self.box_head.reference_features(pooled, [len(pooled)])
+        boxes = support.proposal_boxes(target)
+        references = self.box_head.set_references(
+            [self._frame_references(support, index, frame_boxes)
+             for index, frame_boxes in zip(support.frames_of(target), boxes)],
+            [sum(len(frame_boxes) for frame_boxes in boxes)])
         if cache is not None:
             cache[key] = references
         return references
+
+    def _frame_references(self, support: SupportFrames, index: int, boxes: Boxes) -> List[torch.Tensor]:
+        """:meth:`SelsaBoxHead.frame_references` of support frame ``index``'s proposal
+        ``boxes`` (plain RoI Align: no frame group is set here), once per frame with encodings."""
+        memo = support.encodings[index] if support.encodings is not None else {}
+        if (self.box_head, "references") not in memo:
+            features = [support.features[index][name][None] for name in self.box_in_features]
+            pooled = self.box_pooler(features, [boxes])  # (m, C, h, w)
+            memo[self.box_head, "references"] = self.box_head.frame_references(pooled)
+        return memo[self.box_head, "references"]
 
     def similar_points(self, features: Dict[str, torch.Tensor], support: SupportFrames,
                        boxes: Boxes) -> List[Tuple[SimilarPoints, str, int, Tuple[int, int]]]:
