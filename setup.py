@@ -2,6 +2,7 @@
 """TRoI for Detectron2: Temporal RoI Align and SELSA for video object detection and
 video instance segmentation. Install into an environment that already has torch,
 torchvision and detectron2 (README "Installation", or tools/setup_env.sh)."""
+
 from setuptools import find_packages, setup
 
 setup(

@@ -14,6 +14,7 @@ Datasets whose metadata says ``evaluator_type: "recognition"`` are read as clips
 
 ``--num-gpus N`` starts N worker processes: on GPUs with NCCL, or without CUDA, on CPU with gloo.
 """
+
 import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup
@@ -53,5 +54,11 @@ def main(args):
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
     print("Command Line Args:", args)
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

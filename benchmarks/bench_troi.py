@@ -7,6 +7,7 @@ implementation runs in its own process on the same inputs; its extra peak memory
 the peak resident set size during its first run minus the resident size before it.
 Prints one JSON line.
 """
+
 import argparse
 import json
 import math
@@ -64,8 +65,8 @@ def near_tie_cells(roi_feats, support_feats, k, margin):
     for support_frame in support_feats:
         normalized = F.normalize(support_frame.flatten(1).double(), dim=0)  # (C, H*W)
         for start in range(0, cells.shape[0], 2048):
-            top = (cells[start:start + 2048] @ normalized).topk(k + 1, dim=1).values
-            tied[start:start + 2048] |= (top[:, k - 1] - top[:, k]) < margin
+            top = (cells[start : start + 2048] @ normalized).topk(k + 1, dim=1).values
+            tied[start : start + 2048] |= (top[:, k - 1] - top[:, k]) < margin
     tied = tied.view(num_rois, 1, height, width).float()
     return F.max_pool2d(tied, kernel_size=3, stride=1, padding=1)[:, 0].bool()
 
@@ -88,12 +89,16 @@ def run_worker(implementation, inputs_path, output_path, repeats):
     if args["blocks"] > 0:
         operator.embed.load_state_dict(data["embed"])
     if implementation == "troi":
+
         def run():
             return operator(data["roi_feats"], data["support_feats"])
     else:
+
         def run():
             return full_matrix_temporal_roi_align(
-                data["roi_feats"], data["support_feats"], operator.embed, args["k"], args["blocks"])
+                data["roi_feats"], data["support_feats"], operator.embed, args["k"], args["blocks"]
+            )
+
     with torch.no_grad():
         baseline = current_rss_mb()
         start = time.perf_counter()
@@ -121,8 +126,12 @@ def main():
     parser.add_argument("--blocks", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (min is kept)")
-    parser.add_argument("--tie-margin", type=float, default=1e-6,
-                        help="K-th vs (K+1)-th similarity gap under which a cell counts as near-tied")
+    parser.add_argument(
+        "--tie-margin",
+        type=float,
+        default=1e-6,
+        help="K-th vs (K+1)-th similarity gap under which a cell counts as near-tied",
+    )
     parser.add_argument("--worker", choices=["troi", "full_matrix"], help=argparse.SUPPRESS)
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
@@ -138,10 +147,10 @@ def main():
     data = {
         "args": shape_args,
         # post-ReLU features, as the DC5 neck (conv + ReLU) gives
-        "roi_feats": torch.randn(args.rois, args.channels, args.roi_size, args.roi_size,
-                                 generator=generator).relu(),
-        "support_feats": torch.randn(args.support_frames, args.channels, args.height, args.width,
-                                     generator=generator).relu(),
+        "roi_feats": torch.randn(args.rois, args.channels, args.roi_size, args.roi_size, generator=generator).relu(),
+        "support_feats": torch.randn(
+            args.support_frames, args.channels, args.height, args.width, generator=generator
+        ).relu(),
     }
     torch.manual_seed(0)
     if args.blocks > 0:
@@ -155,27 +164,52 @@ def main():
             outputs[implementation] = os.path.join(tmp, f"{implementation}.pt")
             print(f"running {implementation} ...", file=sys.stderr, flush=True)
             completed = subprocess.run(
-                [sys.executable, __file__, "--worker", implementation, "--inputs", inputs_path,
-                 "--output", outputs[implementation], "--repeats", str(args.repeats),
-                 "--threads", str(args.threads)],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    implementation,
+                    "--inputs",
+                    inputs_path,
+                    "--output",
+                    outputs[implementation],
+                    "--repeats",
+                    str(args.repeats),
+                    "--threads",
+                    str(args.threads),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             )
             results[implementation] = json.loads(completed.stdout.strip().splitlines()[-1])
         cell_diff = (torch.load(outputs["troi"]) - torch.load(outputs["full_matrix"])).abs().amax(dim=1)  # (R, h, w)
         tied = near_tie_cells(data["roi_feats"], data["support_feats"], args.k, args.tie_margin)
     full, troi = results["full_matrix"], results["troi"]
-    print(json.dumps({
-        "rois": args.rois, "channels": args.channels, "support_frames": args.support_frames,
-        "support_size": [args.height, args.width], "k": args.k, "blocks": args.blocks, "threads": args.threads,
-        "full_matrix_seconds": round(full["seconds"], 3), "troi_seconds": round(troi["seconds"], 3),
-        "time_ratio": round(troi["seconds"] / full["seconds"], 3),
-        "full_matrix_extra_peak_mb": round(full["extra_peak_mb"], 1),
-        "troi_extra_peak_mb": round(troi["extra_peak_mb"], 1),
-        "memory_ratio": round(troi["extra_peak_mb"] / full["extra_peak_mb"], 4),
-        "max_abs_diff": cell_diff.max().item(),
-        "max_abs_diff_without_near_ties": cell_diff[~tied].max().item(),
-        "near_tie_cells": int(tied.sum()), "cells": tied.numel(), "tie_margin": args.tie_margin,
-    }))
+    print(
+        json.dumps(
+            {
+                "rois": args.rois,
+                "channels": args.channels,
+                "support_frames": args.support_frames,
+                "support_size": [args.height, args.width],
+                "k": args.k,
+                "blocks": args.blocks,
+                "threads": args.threads,
+                "full_matrix_seconds": round(full["seconds"], 3),
+                "troi_seconds": round(troi["seconds"], 3),
+                "time_ratio": round(troi["seconds"] / full["seconds"], 3),
+                "full_matrix_extra_peak_mb": round(full["extra_peak_mb"], 1),
+                "troi_extra_peak_mb": round(troi["extra_peak_mb"], 1),
+                "memory_ratio": round(troi["extra_peak_mb"] / full["extra_peak_mb"], 4),
+                "max_abs_diff": cell_diff.max().item(),
+                "max_abs_diff_without_near_ties": cell_diff[~tied].max().item(),
+                "near_tie_cells": int(tied.sum()),
+                "cells": tied.numel(),
+                "tie_margin": args.tie_margin,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

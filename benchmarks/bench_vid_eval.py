@@ -10,6 +10,7 @@ for 80% of the objects, false positives for the rest). Each backend then runs
 both files, and its peak memory is the process's peak resident set size. Checks that
 both give the same metrics (to ``--tolerance`` percent points) and prints one JSON line.
 """
+
 import argparse
 import json
 import os
@@ -58,8 +59,12 @@ def synthetic_tracks(num_frames, rng):
             instance_ids.append(np.full(len(frames), instance_id))
             category_ids.append(np.full(len(frames), rng.integers(1, NUM_CATEGORIES + 1)))
             bboxes.append(np.concatenate([positions, np.broadcast_to(size, positions.shape)], axis=1))
-    boxes = {"image_id": np.concatenate(image_ids), "instance_id": np.concatenate(instance_ids),
-             "category_id": np.concatenate(category_ids), "bbox": np.concatenate(bboxes)}
+    boxes = {
+        "image_id": np.concatenate(image_ids),
+        "instance_id": np.concatenate(instance_ids),
+        "category_id": np.concatenate(category_ids),
+        "bbox": np.concatenate(bboxes),
+    }
     return images, boxes
 
 
@@ -76,13 +81,17 @@ def synthetic_detections(images, boxes, per_frame, rng):
     false_sizes = rng.uniform(20, 300, size=(len(false_image_ids), 2))
     false_origins = rng.uniform(0, 1, size=(len(false_image_ids), 2)) * ([IMAGE_WIDTH, IMAGE_HEIGHT] - false_sizes)
     image_ids = np.concatenate([boxes["image_id"][found], false_image_ids])
-    category_ids = np.concatenate([boxes["category_id"][found],
-                                   rng.integers(1, NUM_CATEGORIES + 1, size=len(false_image_ids))])
+    category_ids = np.concatenate(
+        [boxes["category_id"][found], rng.integers(1, NUM_CATEGORIES + 1, size=len(false_image_ids))]
+    )
     bboxes = np.concatenate([true_bboxes, np.concatenate([false_origins, false_sizes], axis=1)]).round(2)
     scores = np.concatenate([rng.uniform(0.3, 1, size=found.sum()), rng.uniform(0, 0.6, size=len(false_image_ids))])
-    return [{"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": round(score, 4)}
-            for image_id, category_id, bbox, score in zip(image_ids.tolist(), category_ids.tolist(),
-                                                           bboxes.tolist(), scores.tolist())]
+    return [
+        {"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": round(score, 4)}
+        for image_id, category_id, bbox, score in zip(
+            image_ids.tolist(), category_ids.tolist(), bboxes.tolist(), scores.tolist()
+        )
+    ]
 
 
 def write_dataset(folder, num_frames, per_frame, seed):
@@ -91,15 +100,38 @@ def write_dataset(folder, num_frames, per_frame, seed):
     images, boxes = synthetic_tracks(num_frames, rng)
     gt = {
         "videos": [{"id": int(video), "name": f"video_{video}"} for video in np.unique(images[:, 0])],
-        "images": [{"id": row + 1, "video_id": int(video), "frame_id": int(frame), "degraded": bool(degraded),
-                    "file_name": f"video_{video}/{frame:06d}.JPEG", "width": IMAGE_WIDTH, "height": IMAGE_HEIGHT}
-                   for row, (video, frame, degraded) in enumerate(images.tolist())],
-        "annotations": [{"id": row + 1, "image_id": image_id, "video_id": int(images[image_id - 1, 0]),
-                         "instance_id": instance_id, "category_id": category_id, "bbox": bbox,
-                         "area": bbox[2] * bbox[3], "iscrowd": 0}
-                        for row, (image_id, instance_id, category_id, bbox) in enumerate(zip(
-                            boxes["image_id"].tolist(), boxes["instance_id"].tolist(),
-                            boxes["category_id"].tolist(), boxes["bbox"].round(2).tolist()))],
+        "images": [
+            {
+                "id": row + 1,
+                "video_id": int(video),
+                "frame_id": int(frame),
+                "degraded": bool(degraded),
+                "file_name": f"video_{video}/{frame:06d}.JPEG",
+                "width": IMAGE_WIDTH,
+                "height": IMAGE_HEIGHT,
+            }
+            for row, (video, frame, degraded) in enumerate(images.tolist())
+        ],
+        "annotations": [
+            {
+                "id": row + 1,
+                "image_id": image_id,
+                "video_id": int(images[image_id - 1, 0]),
+                "instance_id": instance_id,
+                "category_id": category_id,
+                "bbox": bbox,
+                "area": bbox[2] * bbox[3],
+                "iscrowd": 0,
+            }
+            for row, (image_id, instance_id, category_id, bbox) in enumerate(
+                zip(
+                    boxes["image_id"].tolist(),
+                    boxes["instance_id"].tolist(),
+                    boxes["category_id"].tolist(),
+                    boxes["bbox"].round(2).tolist(),
+                )
+            )
+        ],
         "categories": [{"id": category, "name": f"class_{category}"} for category in range(1, NUM_CATEGORIES + 1)],
     }
     detections = synthetic_detections(images, boxes, per_frame, rng)
@@ -149,22 +181,30 @@ def main():
         paths, num_objects, num_detections = write_dataset(folder, args.frames, args.detections_per_frame, args.seed)
         runs = {}
         for backend in args.backends:
-            output = subprocess.run([sys.executable, __file__, "--worker", backend, paths["gt"], paths["results"]],
-                                    check=True, capture_output=True, text=True).stdout
+            output = subprocess.run(
+                [sys.executable, __file__, "--worker", backend, paths["gt"], paths["results"]],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             runs[backend] = json.loads(output.strip().splitlines()[-1])
     reference = runs[args.backends[0]]["metrics"]
     difference = max(max_difference(reference, run["metrics"]) for run in runs.values())
     summary = {name: round(value, 4) for name, value in reference.items() if not name.startswith("AP50-")}
-    print(json.dumps({
-        "frames": args.frames,
-        "objects": num_objects,
-        "detections": num_detections,
-        "seconds": {backend: round(run["seconds"], 2) for backend, run in runs.items()},
-        "peak_rss_mb": {backend: round(run["peak_rss_mb"]) for backend, run in runs.items()},
-        "same_metrics": difference <= args.tolerance,
-        "max_metric_difference": difference,
-        "metrics": summary,
-    }))
+    print(
+        json.dumps(
+            {
+                "frames": args.frames,
+                "objects": num_objects,
+                "detections": num_detections,
+                "seconds": {backend: round(run["seconds"], 2) for backend, run in runs.items()},
+                "peak_rss_mb": {backend: round(run["peak_rss_mb"]) for backend, run in runs.items()},
+                "same_metrics": difference <= args.tolerance,
+                "max_metric_difference": difference,
+                "metrics": summary,
+            }
+        )
+    )
     if difference > args.tolerance:
         sys.exit(f"the backends disagree by {difference} percent points")
 

@@ -16,6 +16,7 @@ rest), the seconds of frame 0 and per later frame and the most resident memory a
 added while it ran; the pass's peak RSS (Linux ``VmHWM``, reset before the pass) and the
 stage it was reached in; what the inference cache held, in MB.
 """
+
 import argparse
 import contextlib
 import functools
@@ -49,8 +50,17 @@ def build_predictor(args) -> VideoPredictor:
     cfg = get_cfg()
     add_troi_config(cfg)
     cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(["MODEL.WEIGHTS", args.weights, "MODEL.DEVICE", args.device,
-                         "INPUT.SUPPORT_FRAMES.TEST.NUM", args.support_frames, *args.opts])
+    cfg.merge_from_list(
+        [
+            "MODEL.WEIGHTS",
+            args.weights,
+            "MODEL.DEVICE",
+            args.device,
+            "INPUT.SUPPORT_FRAMES.TEST.NUM",
+            args.support_frames,
+            *args.opts,
+        ]
+    )
     cfg.freeze()
     torch.manual_seed(0)  # random weights, when none are given, are the same in every run
     return VideoPredictor(cfg)
@@ -78,7 +88,7 @@ def synthetic_video(num_frames: int, height: int, width: int, seed: int = 0) -> 
         for patch, start, velocity in boxes:
             highest = (height - patch.shape[0], width - patch.shape[1])
             top, left = np.clip(start + index * velocity, 0, highest).astype(int)
-            frame[top:top + patch.shape[0], left:left + patch.shape[1]] = patch
+            frame[top : top + patch.shape[0], left : left + patch.shape[1]] = patch
         frames.append(frame)
     return frames
 
@@ -107,9 +117,12 @@ class StageProfiler:
 
     def __init__(self, model):
         pooler, head = model.roi_heads.box_pooler, model.roi_heads.box_head
-        self.targets = [("backbone", model.backbone, "forward"), ("rpn", model.proposal_generator, "forward"),
-                        ("postprocess", model.roi_heads.box_predictor, "inference"),
-                        ("postprocess", GeneralizedRCNN, "_postprocess")]
+        self.targets = [
+            ("backbone", model.backbone, "forward"),
+            ("rpn", model.proposal_generator, "forward"),
+            ("postprocess", model.roi_heads.box_predictor, "inference"),
+            ("postprocess", GeneralizedRCNN, "_postprocess"),
+        ]
         if isinstance(pooler, TemporalROIPooler):
             operator = pooler.temporal_roi_align
             self.targets += [("troi", operator, "forward"), ("troi", operator, "encode_support")]
@@ -148,6 +161,7 @@ class StageProfiler:
                 return method(*args, **kwargs)
             finally:
                 self._exit()
+
         return staticmethod(wrapper) if static else wrapper
 
     def _observe(self, stage: Optional[str]):
@@ -199,10 +213,12 @@ class StageProfiler:
             "frame0_in_backbone_passes": round(frame0 / backbone_per_image, 1) if backbone_per_image else None,
             "frame0_backbone_pass_budget": 1 + num_support_frames,
             "frame0_stage_seconds": {stage: round(self.frames[0].get(stage, 0.0), 2) for stage in stages},
-            "later_stage_seconds": {stage: round(sum(f.get(stage, 0.0) for f in later) / len(later), 3)
-                                    for stage in stages},
+            "later_stage_seconds": {
+                stage: round(sum(f.get(stage, 0.0) for f in later) / len(later), 3) for stage in stages
+            },
             "stage_added_rss_mb": {stage: round(added / MB) for stage, added in sorted(self.memory.items())},
-            "peak_rss_gb": round(self.peak / 2**30, 3), "peak_rss_stage": self.peak_stage,
+            "peak_rss_gb": round(self.peak / 2**30, 3),
+            "peak_rss_stage": self.peak_stage,
         }
 
 
@@ -259,12 +275,18 @@ def cached_pass(predictor: VideoPredictor, frames: VideoFrames, mode: str, break
                 if sum(held.values()) > sum(cache_mb.values()):
                     cache_mb = held
                 frame_started, cpu_started = time.perf_counter(), time.process_time()
-    result = {"outputs": outputs, "seconds": time.perf_counter() - started,
-              "backbone_images": predictor.stats.backbone_calls, "most_cached_frames": most_cached,
-              "peak_rss_gb": round(max(profiler.peak, resident_bytes()["VmHWM"]) / 2**30, 3)}
+    result = {
+        "outputs": outputs,
+        "seconds": time.perf_counter() - started,
+        "backbone_images": predictor.stats.backbone_calls,
+        "most_cached_frames": most_cached,
+        "peak_rss_gb": round(max(profiler.peak, resident_bytes()["VmHWM"]) / 2**30, 3),
+    }
     if breakdown:
-        result["breakdown"] = {**profiler.summary(backbone_images, predictor.num_support_frames),
-                               "most_cache_mb": {**cache_mb, "total": round(sum(cache_mb.values()), 1)}}
+        result["breakdown"] = {
+            **profiler.summary(backbone_images, predictor.num_support_frames),
+            "most_cache_mb": {**cache_mb, "total": round(sum(cache_mb.values()), 1)},
+        }
     return result
 
 
@@ -277,8 +299,11 @@ def naive_pass(predictor: VideoPredictor, frames: VideoFrames, mode: str) -> dic
         for _, _, inputs in predictor.frame_groups(frames, mode):
             del inputs["inference_cache"]  # nothing carries over between target frames
             outputs.append(predictor.model([inputs])[0]["instances"].to("cpu"))
-    return {"outputs": outputs, "seconds": time.perf_counter() - started,
-            "backbone_images": predictor.stats.backbone_calls}
+    return {
+        "outputs": outputs,
+        "seconds": time.perf_counter() - started,
+        "backbone_images": predictor.stats.backbone_calls,
+    }
 
 
 def compare(cached, naive) -> dict:
@@ -296,8 +321,12 @@ def compare(cached, naive) -> dict:
         nearest, match = distance.min(dim=1)
         box_diff = max(box_diff, nearest.max().item())
         score_diff = max(score_diff, (a.scores - b.scores[match]).abs().max().item())
-    return {"max_box_diff": box_diff, "max_score_diff": score_diff, "frames_with_other_counts": differing,
-            "detections_per_frame": sum(map(len, cached)) / max(len(cached), 1)}
+    return {
+        "max_box_diff": box_diff,
+        "max_score_diff": score_diff,
+        "frames_with_other_counts": differing,
+        "detections_per_frame": sum(map(len, cached)) / max(len(cached), 1),
+    }
 
 
 def bench_mode(predictor, frames, mode: str, args) -> dict:
@@ -305,8 +334,10 @@ def bench_mode(predictor, frames, mode: str, args) -> dict:
     for name in args.passes:
         print(f"{mode}: {name} pass ...", file=sys.stderr, flush=True)
         if name == "cached":
-            runs = [cached_pass(predictor, frames, mode, breakdown=args.breakdown and not index)
-                    for index in range(args.repeats)]
+            runs = [
+                cached_pass(predictor, frames, mode, breakdown=args.breakdown and not index)
+                for index in range(args.repeats)
+            ]
         else:
             runs = [naive_pass(predictor, frames, mode) for _ in range(args.repeats)]
         passes[name] = {**runs[0], "fps": len(frames) / min(r["seconds"] for r in runs)}
@@ -330,10 +361,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config-file", default=os.path.join(ROOT, "configs/synthetic/troi_tiny_dc5.yaml"))
     parser.add_argument("--weights", default="", help="model weights (default: random, seeded)")
-    parser.add_argument("--video", default=os.path.join(ROOT, "datasets/synthetic_videos/val/frames/video_00004"),
-                        help="a video file or folder of frames (default: a 30-frame synthetic validation video)")
-    parser.add_argument("--synthetic-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
-                        help="instead of --video, a seeded video of --frames HEIGHT x WIDTH frames (moving boxes)")
+    parser.add_argument(
+        "--video",
+        default=os.path.join(ROOT, "datasets/synthetic_videos/val/frames/video_00004"),
+        help="a video file or folder of frames (default: a 30-frame synthetic validation video)",
+    )
+    parser.add_argument(
+        "--synthetic-size",
+        type=int,
+        nargs=2,
+        metavar=("HEIGHT", "WIDTH"),
+        help="instead of --video, a seeded video of --frames HEIGHT x WIDTH frames (moving boxes)",
+    )
     parser.add_argument("--frames", type=int, default=30, help="the video's first N frames")
     parser.add_argument("--support-frames", type=int, default=14, help="T")
     parser.add_argument("--modes", nargs="+", default=["offline", "streaming"])
@@ -354,9 +393,16 @@ def main():
         frames = VideoFrames(list(VideoFrames(args.video))[: args.frames])
         video = os.path.relpath(args.video, ROOT)
     predictor = build_predictor(args)
-    result = {"config": os.path.relpath(args.config_file, ROOT), "opts": args.opts, "weights": args.weights or "random",
-              "video": video, "frames": len(frames), "support_frames": args.support_frames, "threads": args.threads,
-              "device": args.device}
+    result = {
+        "config": os.path.relpath(args.config_file, ROOT),
+        "opts": args.opts,
+        "weights": args.weights or "random",
+        "video": video,
+        "frames": len(frames),
+        "support_frames": args.support_frames,
+        "threads": args.threads,
+        "device": args.device,
+    }
     for mode in args.modes:
         result.update(bench_mode(predictor, frames, mode, args))
     print(json.dumps(result))

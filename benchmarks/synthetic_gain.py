@@ -31,6 +31,7 @@ ablations reuse the gain run's TRoI and single-frame models. Shows a progress ba
     python benchmarks/synthetic_gain.py --seed 0 --output gain_seed0.json
     python benchmarks/synthetic_gain.py --seed 0 --output ablations_seed0.json --mode ablations --plot ablations.png
 """
+
 import argparse
 import hashlib
 import json
@@ -45,8 +46,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {name: ROOT / f"configs/synthetic/{name}_tiny_dc5.yaml"
-           for name in ("single_frame", "troi", "selsa", "selsa_troi")}
+CONFIGS = {
+    name: ROOT / f"configs/synthetic/{name}_tiny_dc5.yaml" for name in ("single_frame", "troi", "selsa", "selsa_troi")
+}
 REPORTED_METRICS = ("AP50", "AP50_degraded", "AP50_clean")
 ABLATION_K = (1, 2, 4, 6)
 ABLATION_N = (0, 1, 4, 8)
@@ -68,8 +70,19 @@ def build_cfg(job: dict):
     cfg = get_cfg()
     add_troi_config(cfg)
     cfg.merge_from_file(job["config"])
-    cfg.merge_from_list(["DATASETS.TRAIN", (train_name,), "DATASETS.TEST", (val_name,), "SEED", job["seed"],
-                         "OUTPUT_DIR", job["output_dir"], *job["opts"]])
+    cfg.merge_from_list(
+        [
+            "DATASETS.TRAIN",
+            (train_name,),
+            "DATASETS.TEST",
+            (val_name,),
+            "SEED",
+            job["seed"],
+            "OUTPUT_DIR",
+            job["output_dir"],
+            *job["opts"],
+        ]
+    )
     cfg.freeze()
     return cfg
 
@@ -99,6 +112,7 @@ def _worker(job: dict):
     for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
         logger.removeHandler(handler)  # the log goes to the file; the terminal shows the progress bar
     from troi.engine import Trainer
+
     result = {}
     if job["train"]:
         step_times = []
@@ -126,7 +140,7 @@ def _worker(job: dict):
         trainer.resume_or_load(resume=False)
         trainer.train()
         model = trainer.model
-        warm = step_times[len(step_times) // 10:] or step_times  # skip warm-up iterations
+        warm = step_times[len(step_times) // 10 :] or step_times  # skip warm-up iterations
         result["step_seconds"] = statistics.median(warm)
         result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     else:
@@ -147,10 +161,18 @@ def _worker(job: dict):
 def make_job(args, label: str, config: Path, opts=(), train=True, weights=None) -> dict:
     """One training (or evaluation-only) run, keyed by everything its result depends on."""
     output_dir = os.path.join(args.work_dir, f"seed{args.seed}", label)
-    job = {"label": label, "config": str(config), "opts": [str(o) for o in (*args.opts, *opts)], "seed": args.seed,
-           "threads": args.threads, "train": train, "weights": weights, "output_dir": output_dir,
-           "data_dir": os.path.join(args.work_dir, f"seed{args.seed}", "data"),
-           "result_file": os.path.join(output_dir, "result.json")}
+    job = {
+        "label": label,
+        "config": str(config),
+        "opts": [str(o) for o in (*args.opts, *opts)],
+        "seed": args.seed,
+        "threads": args.threads,
+        "train": train,
+        "weights": weights,
+        "output_dir": output_dir,
+        "data_dir": os.path.join(args.work_dir, f"seed{args.seed}", "data"),
+        "result_file": os.path.join(output_dir, "result.json"),
+    }
     identity = [_config_texts(Path(config)), job["opts"], args.seed, train, weights, _generator_version()]
     job["key"] = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
     return job
@@ -159,8 +181,9 @@ def make_job(args, label: str, config: Path, opts=(), train=True, weights=None) 
 def _config_texts(config: Path) -> list:
     """The text of a yaml config and of every ``_BASE_`` it inherits."""
     text = config.read_text()
-    base = next((line.split(":", 1)[1].strip().strip("\"'") for line in text.splitlines()
-                 if line.startswith("_BASE_:")), None)
+    base = next(
+        (line.split(":", 1)[1].strip().strip("\"'") for line in text.splitlines() if line.startswith("_BASE_:")), None
+    )
     return [text] + (_config_texts(config.parent / base) if base else [])
 
 
@@ -196,11 +219,14 @@ def class_agnostic_metrics(job: dict) -> dict:
     from troi.evaluation import evaluate_vid
 
     _, _, val_name = dataset_names(job["seed"])
-    ground_truth = read_coco_vid_json(os.path.join(job["data_dir"], "val", "coco_vid.json"), EVALUATION_NEEDS,
-                                      "ground-truth json")
-    detections = read_detections(os.path.join(job["output_dir"], "inference", val_name, "vid_detections.json"),
-                                 {image["id"] for image in ground_truth["images"]},
-                                 {category["id"] for category in ground_truth["categories"]})
+    ground_truth = read_coco_vid_json(
+        os.path.join(job["data_dir"], "val", "coco_vid.json"), EVALUATION_NEEDS, "ground-truth json"
+    )
+    detections = read_detections(
+        os.path.join(job["output_dir"], "inference", val_name, "vid_detections.json"),
+        {image["id"] for image in ground_truth["images"]},
+        {category["id"] for category in ground_truth["categories"]},
+    )
     ground_truth["categories"] = [{"id": 1, "name": "object"}]
     for annotation in ground_truth["annotations"]:
         annotation["category_id"] = 1
@@ -215,8 +241,10 @@ def class_agnostic_metrics(job: dict) -> dict:
 
 def run_gain(args) -> dict:
     jobs = {name: make_job(args, name, config) for name, config in CONFIGS.items()}
-    results = {name: {**{key: value for key, value in run_job(job).items() if key != "job_key"},
-                      **class_agnostic_metrics(job)} for name, job in jobs.items()}
+    results = {
+        name: {**{key: value for key, value in run_job(job).items() if key != "job_key"}, **class_agnostic_metrics(job)}
+        for name, job in jobs.items()
+    }
     single, troi = results["single_frame"], results["troi"]
     results["troi_vs_single_frame"] = {
         "step_time_ratio": troi["step_seconds"] / single["step_seconds"],
@@ -229,17 +257,27 @@ def run_ablations(args) -> dict:
     troi_config = CONFIGS["troi"]
     default = make_job(args, "troi", troi_config)  # K = 2, N = 4, T = 14: the gain run's TRoI model
     trained = {"troi": run_job(default)}
-    for key, values, default_value, label in (("NUM_MOST_SIMILAR_POINTS", ABLATION_K, 2, "k"),
-                                              ("NUM_ATTENTION_BLOCKS", ABLATION_N, 4, "n")):
+    for key, values, default_value, label in (
+        ("NUM_MOST_SIMILAR_POINTS", ABLATION_K, 2, "k"),
+        ("NUM_ATTENTION_BLOCKS", ABLATION_N, 4, "n"),
+    ):
         for value in values:
             if value != default_value:
                 trained[f"troi_{label}{value}"] = run_job(
-                    make_job(args, f"troi_{label}{value}", troi_config, [f"MODEL.TROI.{key}", value]))
+                    make_job(args, f"troi_{label}{value}", troi_config, [f"MODEL.TROI.{key}", value])
+                )
     single = run_job(make_job(args, "single_frame", CONFIGS["single_frame"]))
     weights = os.path.join(default["output_dir"], "model_final.pth")
-    by_t = {t: trained["troi"] if t == 14 else run_job(
-        make_job(args, f"troi_eval_t{t}", troi_config, ["INPUT.SUPPORT_FRAMES.TEST.NUM", t], train=False,
-                 weights=weights)) for t in ABLATION_T}
+    by_t = {
+        t: trained["troi"]
+        if t == 14
+        else run_job(
+            make_job(
+                args, f"troi_eval_t{t}", troi_config, ["INPUT.SUPPORT_FRAMES.TEST.NUM", t], train=False, weights=weights
+            )
+        )
+        for t in ABLATION_T
+    }
     pick = lambda result: {key: result[key] for key in REPORTED_METRICS}  # noqa: E731
     k_label = lambda k: "troi" if k == 2 else f"troi_k{k}"  # noqa: E731
     n_label = lambda n: "troi" if n == 4 else f"troi_n{n}"  # noqa: E731
@@ -248,8 +286,10 @@ def run_ablations(args) -> dict:
         "K": {str(k): pick(trained[k_label(k)]) for k in ABLATION_K},
         "N": {str(n): pick(trained[n_label(n)]) for n in ABLATION_N},
         "T": {str(t): pick(by_t[t]) for t in ABLATION_T},
-        "averaging_vs_tafa": {"MS RoI Align + averaging": pick(trained["troi_n0"]),
-                              "MS RoI Align + TAFA": pick(trained["troi"])},
+        "averaging_vs_tafa": {
+            "MS RoI Align + averaging": pick(trained["troi_n0"]),
+            "MS RoI Align + TAFA": pick(trained["troi"]),
+        },
     }
 
 
@@ -262,8 +302,10 @@ def plot_ablations(results: dict, path: str):
 
     figure, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
     baseline = results["single_frame"]["AP50_degraded"]
-    for axis, key, label in ((axes[0], "T", "support frames T (uniform, test)"),
-                             (axes[1], "K", "most similar points K")):
+    for axis, key, label in (
+        (axes[0], "T", "support frames T (uniform, test)"),
+        (axes[1], "K", "most similar points K"),
+    ):
         xs = [int(x) for x in results[key]]
         axis.plot(xs, [results[key][str(x)]["AP50_degraded"] for x in xs], "o-", label="TRoI")
         axis.axhline(baseline, color="gray", linestyle="--", label="single frame")
@@ -286,11 +328,18 @@ def main():
     parser.add_argument("--output", required=True, help="JSON file to write")
     parser.add_argument("--mode", choices=("gain", "ablations"), default="gain")
     parser.add_argument("--plot", help="ablations: also write this PNG")
-    parser.add_argument("--work-dir", default=str(ROOT / "output" / "synthetic_gain"),
-                        help="data, checkpoints and logs (reused across runs)")
+    parser.add_argument(
+        "--work-dir",
+        default=str(ROOT / "output" / "synthetic_gain"),
+        help="data, checkpoints and logs (reused across runs)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per run")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER,
-                        help="config KEY VALUE pairs applied to every run (e.g. SOLVER.MAX_ITER 20)")
+    parser.add_argument(
+        "--opts",
+        default=[],
+        nargs=argparse.REMAINDER,
+        help="config KEY VALUE pairs applied to every run (e.g. SOLVER.MAX_ITER 20)",
+    )
     args = parser.parse_args()
     if args.seed < 0:
         parser.error("--seed must be >= 0")

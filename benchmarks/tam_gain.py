@@ -18,6 +18,7 @@ as one JSON line; shows a progress bar per model.
 
     python benchmarks/tam_gain.py --seed 0 --output tam_gain_seed0.json   # likewise --seed 1, 2
 """
+
 import argparse
 import importlib.util
 import json
@@ -49,8 +50,19 @@ def build_cfg(job: dict):
     cfg = get_cfg()
     add_troi_config(cfg)
     cfg.merge_from_file(job["config"])
-    cfg.merge_from_list(["DATASETS.TRAIN", (train_name,), "DATASETS.TEST", (val_name,), "SEED", job["seed"],
-                         "OUTPUT_DIR", job["output_dir"], *job["opts"]])
+    cfg.merge_from_list(
+        [
+            "DATASETS.TRAIN",
+            (train_name,),
+            "DATASETS.TEST",
+            (val_name,),
+            "SEED",
+            job["seed"],
+            "OUTPUT_DIR",
+            job["output_dir"],
+            *job["opts"],
+        ]
+    )
     cfg.freeze()
     return cfg
 
@@ -108,8 +120,11 @@ def _worker(job: dict):
     trainer.register_hooks([ProgressHook()])
     trainer.resume_or_load(resume=False)
     trainer.train()
-    result = {"train_seconds": loop["seconds"], "step_seconds": statistics.median(step_times[len(step_times) // 10:]),
-              "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    result = {
+        "train_seconds": loop["seconds"],
+        "step_seconds": statistics.median(step_times[len(step_times) // 10 :]),
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     print(f"[tam_gain] {job['label']}: evaluating on {cfg.DATASETS.TEST[0]}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     result.update(Trainer.test(cfg, trainer.model)["recognition"])
@@ -121,10 +136,16 @@ def _worker(job: dict):
 def run_model(args, name: str) -> dict:
     """Train and evaluate one config in a fresh process; its result."""
     output_dir = os.path.join(args.work_dir, f"seed{args.seed}", name)
-    job = {"label": f"{name} seed {args.seed}", "config": str(CONFIGS[name]), "opts": [str(o) for o in args.opts],
-           "seed": args.seed, "threads": args.threads, "output_dir": output_dir,
-           "data_dir": os.path.join(args.work_dir, f"seed{args.seed}", "data"),
-           "result_file": os.path.join(output_dir, "result.json")}
+    job = {
+        "label": f"{name} seed {args.seed}",
+        "config": str(CONFIGS[name]),
+        "opts": [str(o) for o in args.opts],
+        "seed": args.seed,
+        "threads": args.threads,
+        "output_dir": output_dir,
+        "data_dir": os.path.join(args.work_dir, f"seed{args.seed}", "data"),
+        "result_file": os.path.join(output_dir, "result.json"),
+    }
     os.makedirs(output_dir, exist_ok=True)
     if os.path.exists(job["result_file"]):
         os.remove(job["result_file"])
@@ -142,10 +163,18 @@ def main():
     parser.add_argument("--seed", type=int, required=True, help="seed of the clips and of training")
     parser.add_argument("--output", required=True, help="JSON file to write")
     parser.add_argument("--work-dir", default=str(ROOT / "output" / "tam_gain"), help="data, checkpoints and logs")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads per run (1: on a shared 2-core machine more threads than free cores stall)")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER,
-                        help="config KEY VALUE pairs applied to both runs (e.g. SOLVER.MAX_ITER 20)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads per run (1: on a shared 2-core machine more threads than free cores stall)",
+    )
+    parser.add_argument(
+        "--opts",
+        default=[],
+        nargs=argparse.REMAINDER,
+        help="config KEY VALUE pairs applied to both runs (e.g. SOLVER.MAX_ITER 20)",
+    )
     args = parser.parse_args()
     if args.seed < 0:
         parser.error("--seed must be >= 0")
@@ -154,8 +183,12 @@ def main():
     from troi.data.datasets import SYNTHETIC_MOTION_CLASSES
     from troi.utils import write_json_atomically
 
-    results.update(tanet_minus_tsn_top1=results["tanet"]["top1"] - results["tsn"]["top1"],
-                   chance_top1=100.0 / len(SYNTHETIC_MOTION_CLASSES), seed=args.seed, seconds=time.time() - start)
+    results.update(
+        tanet_minus_tsn_top1=results["tanet"]["top1"] - results["tsn"]["top1"],
+        chance_top1=100.0 / len(SYNTHETIC_MOTION_CLASSES),
+        seed=args.seed,
+        seconds=time.time() - start,
+    )
     write_json_atomically(results, args.output)
     print(json.dumps(results))
 

@@ -44,6 +44,7 @@ Usage::
     python datasets/prepare_imagenet_vid.py [--ilsvrc-root DIR] [--output-dir DIR]
         [--splits vid_train vid_val det_train] [--lists-dir DIR] [--det-images-per-class N]
 """
+
 import argparse
 import math
 import os
@@ -68,8 +69,9 @@ DET_TRAIN_LIST = "DET_train_30classes.txt"
 KEY_FRAMES_PER_SNIPPET = 15
 DEFAULT_DET_IMAGES_PER_CLASS = 2000
 CATEGORY_IDS = {wnid: index + 1 for index, (_, wnid) in enumerate(IMAGENET_VID_CATEGORIES)}
-CATEGORIES = [{"id": index + 1, "name": name, "wnid": wnid}
-              for index, (name, wnid) in enumerate(IMAGENET_VID_CATEGORIES)]
+CATEGORIES = [
+    {"id": index + 1, "name": name, "wnid": wnid} for index, (name, wnid) in enumerate(IMAGENET_VID_CATEGORIES)
+]
 
 
 def _text(element, tag, xml_path, where="<annotation>"):
@@ -104,16 +106,19 @@ def parse_xml(xml_path: str):
         box = obj.find("bndbox")
         if box is None:
             raise ValueError(f"{xml_path}: {where} has no <bndbox>")
-        x0, x1, y0, y1 = (int(float(_text(box, tag, xml_path, f"{where} <bndbox>")))
-                          for tag in ("xmin", "xmax", "ymin", "ymax"))
+        x0, x1, y0, y1 = (
+            int(float(_text(box, tag, xml_path, f"{where} <bndbox>"))) for tag in ("xmin", "xmax", "ymin", "ymax")
+        )
         trackid = obj.find("trackid")
-        objects.append({
-            "wnid": _text(obj, "name", xml_path, where),
-            "bbox": [x0, y0, x1 - x0, y1 - y0],
-            "trackid": None if trackid is None else trackid.text.strip(),
-            "occluded": obj.findtext("occluded", "0").strip() == "1",
-            "generated": obj.findtext("generated", "0").strip() == "1",
-        })
+        objects.append(
+            {
+                "wnid": _text(obj, "name", xml_path, where),
+                "bbox": [x0, y0, x1 - x0, y1 - y0],
+                "trackid": None if trackid is None else trackid.text.strip(),
+                "occluded": obj.findtext("occluded", "0").strip() == "1",
+                "generated": obj.findtext("generated", "0").strip() == "1",
+            }
+        )
     return width, height, objects
 
 
@@ -178,25 +183,42 @@ class _CocoVidWriter:
         return len(self.videos)
 
     def add_image(self, video_id, frame_id, file_name, width, height, is_key_frame) -> int:
-        self.images.append({"id": len(self.images) + 1, "video_id": video_id, "frame_id": frame_id,
-                            "file_name": file_name, "height": height, "width": width,
-                            "is_vid_train_frame": is_key_frame})
+        self.images.append(
+            {
+                "id": len(self.images) + 1,
+                "video_id": video_id,
+                "frame_id": frame_id,
+                "file_name": file_name,
+                "height": height,
+                "width": width,
+                "is_vid_train_frame": is_key_frame,
+            }
+        )
         return len(self.images)
 
     def add_object(self, image_id, video_id, instance_id, obj):
         x, y, w, h = obj["bbox"]
-        self.annotations.append({"id": len(self.annotations) + 1, "image_id": image_id, "video_id": video_id,
-                                 "instance_id": instance_id, "category_id": CATEGORY_IDS[obj["wnid"]],
-                                 "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0,
-                                 "occluded": obj["occluded"], "generated": obj["generated"]})
+        self.annotations.append(
+            {
+                "id": len(self.annotations) + 1,
+                "image_id": image_id,
+                "video_id": video_id,
+                "instance_id": instance_id,
+                "category_id": CATEGORY_IDS[obj["wnid"]],
+                "bbox": [x, y, w, h],
+                "area": w * h,
+                "iscrowd": 0,
+                "occluded": obj["occluded"],
+                "generated": obj["generated"],
+            }
+        )
 
     def new_instance_id(self) -> int:
         self.next_instance_id += 1
         return self.next_instance_id - 1
 
     def content(self) -> dict:
-        return {"videos": self.videos, "images": self.images, "annotations": self.annotations,
-                "categories": CATEGORIES}
+        return {"videos": self.videos, "images": self.images, "annotations": self.annotations, "categories": CATEGORIES}
 
 
 def _progress(iterable, description, unit, show_progress):
@@ -236,8 +258,9 @@ def convert_vid(ilsvrc_root: str, split: str, lists_dir: str, show_progress=None
         for frame_id, xml_name in enumerate(snippets[name]):
             xml_path = os.path.join(ilsvrc_root, "Annotations", "VID", name, xml_name)
             width, height, objects = parse_xml(xml_path)
-            image_id = writer.add_image(video_id, frame_id, f"{name}/{xml_name[:-4]}.JPEG", width, height,
-                                        frame_id in key_frames[name])
+            image_id = writer.add_image(
+                video_id, frame_id, f"{name}/{xml_name[:-4]}.JPEG", width, height, frame_id in key_frames[name]
+            )
             for obj in objects:
                 if obj["wnid"] not in CATEGORY_IDS:
                     raise ValueError(f"{xml_path}: {obj['wnid']} is not one of the 30 VID classes")
@@ -267,8 +290,9 @@ def _parse_det(ilsvrc_root: str, paths, show_progress) -> dict:
     return parsed
 
 
-def convert_det(ilsvrc_root: str, lists_dir: str, per_class: int = DEFAULT_DET_IMAGES_PER_CLASS,
-                show_progress=None) -> dict:
+def convert_det(
+    ilsvrc_root: str, lists_dir: str, per_class: int = DEFAULT_DET_IMAGES_PER_CLASS, show_progress=None
+) -> dict:
     """The COCO-VID json content of the DET train images of the 30 VID classes."""
     annotations_root = _require_dir(os.path.join(ilsvrc_root, "Annotations", "DET", "train"))
     _require_dir(os.path.join(ilsvrc_root, "Data", "DET", "train"))
@@ -277,8 +301,11 @@ def convert_det(ilsvrc_root: str, lists_dir: str, per_class: int = DEFAULT_DET_I
         selected = list(dict.fromkeys(read_det_train_list(list_file)))
         parsed = _parse_det(ilsvrc_root, selected, show_progress)
     else:
-        paths = [os.path.join(directory, name[:-4]) for directory, names in _xml_dirs(annotations_root).items()
-                 for name in names]
+        paths = [
+            os.path.join(directory, name[:-4])
+            for directory, names in _xml_dirs(annotations_root).items()
+            for name in names
+        ]
         parsed = {path: parse for path, parse in _parse_det(ilsvrc_root, paths, show_progress).items() if parse[2]}
         classes_of = {path: {CATEGORY_IDS[obj["wnid"]] for obj in objects} for path, (_, _, objects) in parsed.items()}
         selected = sorted(_select_det_images(classes_of, per_class))
@@ -292,8 +319,14 @@ def convert_det(ilsvrc_root: str, lists_dir: str, per_class: int = DEFAULT_DET_I
     return writer.content()
 
 
-def convert(ilsvrc_root: str, output_dir: str = None, splits=SPLITS, lists_dir: str = None,
-            det_images_per_class: int = DEFAULT_DET_IMAGES_PER_CLASS, show_progress=None) -> dict:
+def convert(
+    ilsvrc_root: str,
+    output_dir: str = None,
+    splits=SPLITS,
+    lists_dir: str = None,
+    det_images_per_class: int = DEFAULT_DET_IMAGES_PER_CLASS,
+    show_progress=None,
+) -> dict:
     """Convert ``splits`` and write their jsons; returns ``{split: json path}``.
 
     ``show_progress``: progress bars always (True), never (False), or on a terminal (None).
@@ -314,21 +347,28 @@ def convert(ilsvrc_root: str, output_dir: str = None, splits=SPLITS, lists_dir: 
         check_coco_vid(content, WRITER_NEEDS, written[split])
         write_json_atomically(content, written[split])
         key_frames = sum(image["is_vid_train_frame"] for image in content["images"])
-        print(f"{split}: {len(content['videos'])} videos, {len(content['images'])} images "
-              f"({key_frames} key frames), {len(content['annotations'])} objects -> {written[split]}")
+        print(
+            f"{split}: {len(content['videos'])} videos, {len(content['images'])} images "
+            f"({key_frames} key frames), {len(content['annotations'])} objects -> {written[split]}"
+        )
     return written
 
 
 def parse_args(argv=None):
     default_root = os.path.join(os.getenv("DETECTRON2_DATASETS", "datasets"), "ILSVRC")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ilsvrc-root", default=default_root,
-                        help="the ILSVRC2015 directory (default: $DETECTRON2_DATASETS/ILSVRC)")
+    parser.add_argument(
+        "--ilsvrc-root", default=default_root, help="the ILSVRC2015 directory (default: $DETECTRON2_DATASETS/ILSVRC)"
+    )
     parser.add_argument("--output-dir", help="where to write the jsons (default: <ilsvrc-root>/annotations)")
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
     parser.add_argument("--lists-dir", help="FGFA's split lists, when available (default: <ilsvrc-root>/Lists)")
-    parser.add_argument("--det-images-per-class", type=int, default=DEFAULT_DET_IMAGES_PER_CLASS,
-                        help="DET images per class when there is no DET_train_30classes.txt")
+    parser.add_argument(
+        "--det-images-per-class",
+        type=int,
+        default=DEFAULT_DET_IMAGES_PER_CLASS,
+        help="DET images per class when there is no DET_train_30classes.txt",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
@@ -336,8 +376,14 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        convert(args.ilsvrc_root, args.output_dir, args.splits, args.lists_dir, args.det_images_per_class,
-                show_progress=False if args.no_progress else None)
+        convert(
+            args.ilsvrc_root,
+            args.output_dir,
+            args.splits,
+            args.lists_dir,
+            args.det_images_per_class,
+            show_progress=False if args.no_progress else None,
+        )
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

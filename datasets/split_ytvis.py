@@ -17,6 +17,7 @@ The input is read and checked by ``troi.data.datasets.ytvis_format`` (what
 Both files are first written to temporary files beside their destination and then renamed
 into place: a failure leaves no half-written file, and never a new file beside a stale one.
 """
+
 import argparse
 import json
 import random
@@ -57,7 +58,8 @@ def split_ytvis(dataset: dict, num_holdout: int, seed: int) -> Tuple[dict, dict]
             **dataset,
             "videos": [video for video in dataset["videos"] if (video["id"] in holdout_ids) == in_holdout],
             "annotations": [
-                annotation for annotation in dataset["annotations"]
+                annotation
+                for annotation in dataset["annotations"]
                 if (annotation["video_id"] in holdout_ids) == in_holdout
             ],
         }
@@ -76,8 +78,12 @@ def write_json_files_atomically(outputs: Dict[Path, dict]) -> None:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, required=True, help="YouTube-VIS json to split (e.g. train.json)")
-    parser.add_argument("--output-dir", type=Path, required=True,
-                        help=f"where to write {' and '.join(OUTPUT_NAMES)} (created if missing)")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        required=True,
+        help=f"where to write {' and '.join(OUTPUT_NAMES)} (created if missing)",
+    )
     size = parser.add_mutually_exclusive_group(required=True)
     size.add_argument("--holdout-fraction", type=float, help="fraction of the videos to hold out, in (0, 1)")
     size.add_argument("--holdout-videos", type=int, help="number of videos to hold out")

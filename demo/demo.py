@@ -10,6 +10,7 @@ checked to decode before it counts. Every output path is checked before inferenc
 the outputs (the video, the stats, the similar-point images) appear together once all are
 complete, or none does.
 """
+
 import argparse
 import json
 import logging
@@ -45,20 +46,42 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config-file", required=True, metavar="FILE", help="path to the config file")
     parser.add_argument("--input", required=True, help="a video file or a folder of frames (images)")
     parser.add_argument("--output", required=True, metavar="OUT.mp4", help="the annotated video (H.264)")
-    parser.add_argument("--similar-points", metavar="DIR",
-                        help="write Fig. 6-style images of Temporal RoI Align's most similar points here")
-    parser.add_argument("--similar-points-frames", type=int, nargs="+", metavar="INDEX",
-                        help="target frames (0-based positions) of the similar-point images; default the middle one")
-    parser.add_argument("--similar-points-boxes", type=int, default=3, metavar="N",
-                        help="similar-point images for the N top-scoring detections of each of those frames")
-    parser.add_argument("--similar-points-height", type=int, metavar="PX",
-                        help="height of each frame in the similar-point images; default the model's input height")
+    parser.add_argument(
+        "--similar-points",
+        metavar="DIR",
+        help="write Fig. 6-style images of Temporal RoI Align's most similar points here",
+    )
+    parser.add_argument(
+        "--similar-points-frames",
+        type=int,
+        nargs="+",
+        metavar="INDEX",
+        help="target frames (0-based positions) of the similar-point images; default the middle one",
+    )
+    parser.add_argument(
+        "--similar-points-boxes",
+        type=int,
+        default=3,
+        metavar="N",
+        help="similar-point images for the N top-scoring detections of each of those frames",
+    )
+    parser.add_argument(
+        "--similar-points-height",
+        type=int,
+        metavar="PX",
+        help="height of each frame in the similar-point images; default the model's input height",
+    )
     parser.add_argument("--stats", metavar="STATS.json", help="write frames, backbone_calls, seconds and fps here")
     parser.add_argument("--confidence-threshold", type=float, default=0.5, help="minimum score of drawn detections")
-    parser.add_argument("--mode", choices=MODES, default="offline",
-                        help="offline: uniform support frames over the whole video; streaming: past frames only")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER,
-                        help="modify config options with 'KEY VALUE' pairs")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="offline",
+        help="offline: uniform support frames over the whole video; streaming: past frames only",
+    )
+    parser.add_argument(
+        "--opts", default=[], nargs=argparse.REMAINDER, help="modify config options with 'KEY VALUE' pairs"
+    )
     return parser
 
 
@@ -83,8 +106,10 @@ def similar_point_frames(args, frames: VideoFrames) -> set:
     positions = args.similar_points_frames if args.similar_points_frames is not None else [num_frames // 2]
     outside = [position for position in positions if not 0 <= position < num_frames]
     if outside:
-        raise ValueError(f"--similar-points-frames {' '.join(map(str, outside))}: {frames.name} has {num_frames} "
-                         f"frames, at positions 0-{num_frames - 1}")
+        raise ValueError(
+            f"--similar-points-frames {' '.join(map(str, outside))}: {frames.name} has {num_frames} "
+            f"frames, at positions 0-{num_frames - 1}"
+        )
     return set(positions)
 
 
@@ -93,9 +118,11 @@ def write_similar_points(predictor: VideoPredictor, prediction, folder: str, arg
     staging ``folder`` of ``args.similar_points``; returns how many."""
     found = predictor.similar_points(prediction, num_boxes=args.similar_points_boxes)
     if not found:
-        logging.getLogger("troi.demo").warning(f"frame {prediction.index} has no detection scoring at least "
-                                               f"--confidence-threshold {args.confidence_threshold}: "
-                                               f"no similar-point image")
+        logging.getLogger("troi.demo").warning(
+            f"frame {prediction.index} has no detection scoring at least "
+            f"--confidence-threshold {args.confidence_threshold}: "
+            f"no similar-point image"
+        )
     frames = input_frames(prediction.inputs, predictor.input_format)
     for rank, points in enumerate(found):
         name = f"frame{prediction.index:05d}_box{rank}.png"
@@ -125,9 +152,14 @@ def run(args) -> dict:
                 writer.write(np.ascontiguousarray(drawn.get_image()[:, :, ::-1]))
                 if prediction.index in overlay_frames:
                     overlays += write_similar_points(predictor, prediction, points_folder, args)
-        stats = {**predictor.stats.as_dict(), "total_seconds": time.perf_counter() - started, "mode": args.mode,
-                 "support_frames": predictor.num_support_frames, "similar_point_images": overlays,
-                 "video_codec": writer.codec}
+        stats = {
+            **predictor.stats.as_dict(),
+            "total_seconds": time.perf_counter() - started,
+            "mode": args.mode,
+            "support_frames": predictor.num_support_frames,
+            "similar_point_images": overlays,
+            "video_codec": writer.codec,
+        }
         if stats_path:
             with open(stats_path, "w") as stats_file:
                 json.dump(stats, stats_file, indent=2)
@@ -141,8 +173,10 @@ def main(argv=None) -> dict:
     args = get_parser().parse_args(argv)
     logger.info("Arguments: " + str(args))
     stats = run(args)
-    logger.info(f"{stats['frames']} frames in {stats['seconds']:.1f} s ({stats['fps']:.2f} frames/s), "
-                f"{stats['backbone_calls']} backbone calls; wrote {args.output}")
+    logger.info(
+        f"{stats['frames']} frames in {stats['seconds']:.1f} s ({stats['fps']:.2f} frames/s), "
+        f"{stats['backbone_calls']} backbone calls; wrote {args.output}"
+    )
     return stats
 
 

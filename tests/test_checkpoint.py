@@ -52,6 +52,9 @@ def test_a_truncated_checkpoint_is_named(tmp_path):
 def test_a_last_checkpoint_naming_no_file_is_named(tmp_path):
     checkpointer(tmp_path).save("model_0000019")
     (tmp_path / "last_checkpoint").write_text("")  # an earlier version, killed while it rewrote the file
-    with pytest.raises(FileNotFoundError, match=r"last_checkpoint names '', which is not a file; the checkpoints in "
-                                                r".* are \['model_0000019.pth'\]: write the name"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"last_checkpoint names '', which is not a file; the checkpoints in "
+        r".* are \['model_0000019.pth'\]: write the name",
+    ):
         checkpointer(tmp_path).resume_or_load("", resume=True)

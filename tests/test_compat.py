@@ -14,8 +14,10 @@ needs_stand_in = pytest.mark.skipif(compat.compiled_ops_available(), reason="det
 
 def test_importing_troi_compat_first_makes_detectron2_importable():
     """In a fresh interpreter: import troi.compat, then the detectron2 packages v0.6 can't import alone."""
-    code = ("import troi.compat, detectron2.layers, detectron2.data, detectron2.evaluation, detectron2.engine, "
-            "detectron2.modeling, detectron2.utils.visualizer; print('ok')")
+    code = (
+        "import troi.compat, detectron2.layers, detectron2.data, detectron2.evaluation, detectron2.engine, "
+        "detectron2.modeling, detectron2.utils.visualizer; print('ok')"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
@@ -23,8 +25,10 @@ def test_importing_troi_compat_first_makes_detectron2_importable():
 
 def test_the_project_api_applies_the_shims_itself():
     """``from troi import add_troi_config`` (as a detectron2 project's users write it) is enough."""
-    code = ("from troi import add_troi_config; import detectron2.layers; from detectron2.modeling import "
-            "META_ARCH_REGISTRY; assert 'VideoRCNN' in META_ARCH_REGISTRY; print('ok')")
+    code = (
+        "from troi import add_troi_config; import detectron2.layers; from detectron2.modeling import "
+        "META_ARCH_REGISTRY; assert 'VideoRCNN' in META_ARCH_REGISTRY; print('ok')"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
@@ -32,18 +36,20 @@ def test_the_project_api_applies_the_shims_itself():
 
 def test_operators_import_without_detectron2():
     """``troi.layers`` needs torch only: it imports, and runs, where detectron2 cannot be imported."""
-    code = ("import sys\n"
-            "class NoDetectron2:\n"
-            "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name.split('.')[0] == 'detectron2':\n"
-            "            raise ImportError('detectron2 is not installed (blocked by the test)')\n"
-            "sys.meta_path.insert(0, NoDetectron2())\n"
-            "import torch, troi.layers\n"
-            "from troi import TemporalRoIAlign\n"
-            "assert not any(m.split('.')[0] == 'detectron2' for m in sys.modules), 'detectron2 was imported'\n"
-            "assert 'troi.compat' not in sys.modules\n"
-            "out = troi.layers.SelsaAggregator(8, 2)(torch.rand(3, 8), torch.rand(5, 8))\n"
-            "print(tuple(out.shape))\n")
+    code = (
+        "import sys\n"
+        "class NoDetectron2:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'detectron2':\n"
+        "            raise ImportError('detectron2 is not installed (blocked by the test)')\n"
+        "sys.meta_path.insert(0, NoDetectron2())\n"
+        "import torch, troi.layers\n"
+        "from troi import TemporalRoIAlign\n"
+        "assert not any(m.split('.')[0] == 'detectron2' for m in sys.modules), 'detectron2 was imported'\n"
+        "assert 'troi.compat' not in sys.modules\n"
+        "out = troi.layers.SelsaAggregator(8, 2)(torch.rand(3, 8), torch.rand(5, 8))\n"
+        "print(tuple(out.shape))\n"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(3, 8)"
@@ -118,8 +124,10 @@ def test_trainer_checkpoints_hold_the_optimizer_state():
     loaded = trainer(torch.nn.Linear(2, 1))
     loaded.load_state_dict(state)
     assert loaded.iter == 7
-    assert torch.equal(loaded.optimizer.state_dict()["state"][0]["momentum_buffer"],
-                       saved.optimizer.state_dict()["state"][0]["momentum_buffer"])
+    assert torch.equal(
+        loaded.optimizer.state_dict()["state"][0]["momentum_buffer"],
+        saved.optimizer.state_dict()["state"][0]["momentum_buffer"],
+    )
 
 
 def _report_distributed_state(output_dir):
@@ -131,8 +139,13 @@ def _report_distributed_state(output_dir):
     model = create_ddp_model(torch.nn.Linear(2, 1, bias=False))
     torch.nn.init.constant_(model.module.weight, 1.0)
     model(torch.full((1, 2), float(comm.get_rank() + 1))).sum().backward()  # grads 1 and 2, averaged
-    state = {"rank": comm.get_rank(), "world_size": comm.get_world_size(), "local_rank": comm.get_local_rank(),
-             "backend": dist.get_backend(), "grad": model.module.weight.grad.tolist()}
+    state = {
+        "rank": comm.get_rank(),
+        "world_size": comm.get_world_size(),
+        "local_rank": comm.get_local_rank(),
+        "backend": dist.get_backend(),
+        "grad": model.module.weight.grad.tolist(),
+    }
     with open(f"{output_dir}/rank{comm.get_rank()}.json", "w") as f:
         json.dump(state, f)
 

@@ -1,4 +1,5 @@
 """Every shipped config loads, and each variant switches what its name says."""
+
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,9 @@ def load(path):
 
 def test_there_are_configs_for_every_variant_and_backbone():
     names = {p.stem for p in CONFIGS if p.parent.name == "imagenet_vid"}
-    assert names == {f"{v}_{b}_dc5" for v in ("single_frame", "troi", "selsa", "selsa_troi")
-                     for b in ("r50", "r101", "x101")}
+    assert names == {
+        f"{v}_{b}_dc5" for v in ("single_frame", "troi", "selsa", "selsa_troi") for b in ("r50", "r101", "x101")
+    }
 
 
 def test_there_are_vis_configs_with_and_without_troi():
@@ -71,16 +73,22 @@ def test_recognition_config_builds_a_video_recognizer_with_a_tam_in_every_tanet_
     assert model.cls_head.fc_cls.out_features == cfg.MODEL.RECOGNITION_HEAD.NUM_CLASSES
     if path.parent.name == "synthetic":  # tiny: one clip through the model
         crop = cfg.INPUT.CLIP.CROP_SIZE
-        clip = torch.randint(0, 256, (cfg.INPUT.CLIP.NUM_SEGMENTS, 3, crop, crop), dtype=torch.uint8,
-                             generator=torch.Generator().manual_seed(0))
+        clip = torch.randint(
+            0,
+            256,
+            (cfg.INPUT.CLIP.NUM_SEGMENTS, 3, crop, crop),
+            dtype=torch.uint8,
+            generator=torch.Generator().manual_seed(0),
+        )
         with torch.no_grad():
             (output,) = model.eval()([{"clip": clip}])
         assert output["scores"].shape == (cfg.MODEL.RECOGNITION_HEAD.NUM_CLASSES,)
         assert torch.isclose(output["scores"].sum(), torch.tensor(1.0))
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if p not in RECOGNITION],
-                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize(
+    "path", [p for p in CONFIGS if p not in RECOGNITION], ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
 def test_config_loads_and_matches_its_variant(path):
     cfg = load(path)
     variant = path.stem
@@ -116,6 +124,7 @@ def test_youtube_vis_troi_config_builds_temporal_poolers_for_every_branch():
     cfg = load(Path(__file__).parents[1] / "configs/youtube_vis/masktrack_troi_r50_fpn.yaml")
     cfg.MODEL.DEVICE = "cpu"
     heads = build_model(cfg).roi_heads
-    assert all(isinstance(pooler, TemporalROIPooler) for pooler in (heads.box_pooler, heads.mask_pooler,
-                                                                     heads.track_pooler))
+    assert all(
+        isinstance(pooler, TemporalROIPooler) for pooler in (heads.box_pooler, heads.mask_pooler, heads.track_pooler)
+    )
     assert heads.track_head.output_size == 1024

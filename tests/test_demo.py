@@ -1,4 +1,5 @@
 """demo/demo.py end to end on tiny frames with randomly initialised models."""
+
 import importlib.util
 import json
 import os
@@ -12,8 +13,16 @@ import pytest
 from troi.engine import VideoFrames, video_writer
 
 ROOT = Path(__file__).parents[1]
-SMALL = ["INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96", "INPUT.SUPPORT_FRAMES.TEST.NUM", "3",
-         "MODEL.RPN.POST_NMS_TOPK_TEST", "20"]
+SMALL = [
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "INPUT.MAX_SIZE_TEST",
+    "96",
+    "INPUT.SUPPORT_FRAMES.TEST.NUM",
+    "3",
+    "MODEL.RPN.POST_NMS_TOPK_TEST",
+    "20",
+]
 
 
 def load_demo():
@@ -36,18 +45,44 @@ def write_frames(folder, num_frames, sizes=None):
 
 
 def run_demo(tmp_path, input_folder, config="troi_tiny_dc5.yaml", *extra):
-    return load_demo().main([
-        "--config-file", str(ROOT / "configs" / "synthetic" / config), "--input", str(input_folder),
-        "--output", str(tmp_path / "out" / "video.mp4"), "--stats", str(tmp_path / "out" / "stats.json"),
-        "--confidence-threshold", "0.0", *extra, "--opts", *SMALL,
-    ])
+    return load_demo().main(
+        [
+            "--config-file",
+            str(ROOT / "configs" / "synthetic" / config),
+            "--input",
+            str(input_folder),
+            "--output",
+            str(tmp_path / "out" / "video.mp4"),
+            "--stats",
+            str(tmp_path / "out" / "stats.json"),
+            "--confidence-threshold",
+            "0.0",
+            *extra,
+            "--opts",
+            *SMALL,
+        ]
+    )
 
 
 @pytest.mark.parametrize("mode", ["offline", "streaming"])
 def test_annotated_video_stats_and_similar_points(tmp_path, mode):
     frames = write_frames(tmp_path / "frames", 8)
-    run_demo(tmp_path, frames, "troi_tiny_dc5.yaml", "--mode", mode, "--similar-points", str(tmp_path / "points"),
-             "--similar-points-frames", "3", "6", "--similar-points-boxes", "2", "--similar-points-height", "128")
+    run_demo(
+        tmp_path,
+        frames,
+        "troi_tiny_dc5.yaml",
+        "--mode",
+        mode,
+        "--similar-points",
+        str(tmp_path / "points"),
+        "--similar-points-frames",
+        "3",
+        "6",
+        "--similar-points-boxes",
+        "2",
+        "--similar-points-height",
+        "128",
+    )
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["frames"] == stats["backbone_calls"] == 8 and stats["mode"] == mode
     assert stats["seconds"] > 0 and stats["fps"] == pytest.approx(8 / stats["seconds"])
@@ -82,8 +117,17 @@ def test_output_paths_are_checked_before_inference(tmp_path, bad_output):
 def test_similar_point_frames_outside_the_video(tmp_path):
     frames = write_frames(tmp_path / "frames", 4)
     with pytest.raises(ValueError, match=r"--similar-points-frames 99 -1: .*frames has 4 frames, at positions 0-3"):
-        run_demo(tmp_path, frames, "troi_tiny_dc5.yaml", "--similar-points", str(tmp_path / "points"),
-                 "--similar-points-frames", "2", "99", "-1")
+        run_demo(
+            tmp_path,
+            frames,
+            "troi_tiny_dc5.yaml",
+            "--similar-points",
+            str(tmp_path / "points"),
+            "--similar-points-frames",
+            "2",
+            "99",
+            "-1",
+        )
     assert not os.path.exists(tmp_path / "out")
 
 
@@ -120,8 +164,17 @@ def test_a_video_that_does_not_decode_is_an_error_and_no_output(tmp_path, monkey
 def test_bad_input_leaves_no_output(tmp_path):
     frames = write_frames(tmp_path / "frames", 6, sizes={4: (80, 64)})
     with pytest.raises(ValueError, match="frame size changes within .*: .*004.png is 80x64 but .*000.png is 96x64"):
-        run_demo(tmp_path, frames, "troi_tiny_dc5.yaml", "--mode", "streaming",
-                 "--similar-points", str(tmp_path / "points"), "--similar-points-frames", "2")
+        run_demo(
+            tmp_path,
+            frames,
+            "troi_tiny_dc5.yaml",
+            "--mode",
+            "streaming",
+            "--similar-points",
+            str(tmp_path / "points"),
+            "--similar-points-frames",
+            "2",
+        )
     assert os.listdir(tmp_path / "out") == [] and sorted(os.listdir(tmp_path)) == ["frames", "out"]
     (frames / "notes.txt").write_text("")
     with pytest.raises(ValueError, match="notes.txt is not an image file"):

@@ -7,9 +7,22 @@ from troi.solver import build_optimizer
 def optimizer_step(clip_type, gradients):
     model = torch.nn.Linear(2, 1, bias=False)
     cfg = tiny_video_cfg()
-    cfg.merge_from_list(["SOLVER.BASE_LR", 1.0, "SOLVER.MOMENTUM", 0.0, "SOLVER.WEIGHT_DECAY", 0.0,
-                         "SOLVER.CLIP_GRADIENTS.ENABLED", True, "SOLVER.CLIP_GRADIENTS.CLIP_TYPE", clip_type,
-                         "SOLVER.CLIP_GRADIENTS.CLIP_VALUE", 5.0])
+    cfg.merge_from_list(
+        [
+            "SOLVER.BASE_LR",
+            1.0,
+            "SOLVER.MOMENTUM",
+            0.0,
+            "SOLVER.WEIGHT_DECAY",
+            0.0,
+            "SOLVER.CLIP_GRADIENTS.ENABLED",
+            True,
+            "SOLVER.CLIP_GRADIENTS.CLIP_TYPE",
+            clip_type,
+            "SOLVER.CLIP_GRADIENTS.CLIP_VALUE",
+            5.0,
+        ]
+    )
     optimizer = build_optimizer(cfg, model)
     before = model.weight.detach().clone()
     model.weight.grad = torch.tensor([gradients])

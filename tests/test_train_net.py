@@ -1,5 +1,6 @@
 """train_net.py end to end: one training iteration, its evaluation, and --eval-only; a resumed
 run equal to an uninterrupted one; clear errors for bad classes and frames."""
+
 import importlib.util
 import json
 import os
@@ -26,8 +27,15 @@ def load_train_net():
 @pytest.fixture
 def tiny_synthetic(tmp_path):
     """Synthetic videos small enough for one CPU iteration: 2 train videos, 1 val video."""
-    names = register_synthetic_videos(str(tmp_path / "videos"), prefix="train_net_test", seed=4, num_train_videos=2,
-                                      num_val_videos=1, num_frames=(6, 7), image_size=(64, 96))
+    names = register_synthetic_videos(
+        str(tmp_path / "videos"),
+        prefix="train_net_test",
+        seed=4,
+        num_train_videos=2,
+        num_val_videos=1,
+        num_frames=(6, 7),
+        image_size=(64, 96),
+    )
     yield tmp_path
     for name in names:
         DatasetCatalog.pop(name, None)
@@ -35,12 +43,28 @@ def tiny_synthetic(tmp_path):
 
 
 def arguments(output_dir, *extra, config="configs/synthetic/troi_tiny_dc5.yaml", kind="vid", opts=()):
-    return default_argument_parser().parse_args([
-        "--config-file", str(ROOT / config), *extra,
-        "DATASETS.TRAIN", f"('train_net_test_{kind}_train',)", "DATASETS.TEST", f"('train_net_test_{kind}_val',)",
-        "SOLVER.MAX_ITER", "1", "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0",
-        "INPUT.SUPPORT_FRAMES.TEST.NUM", "3", "OUTPUT_DIR", str(output_dir), *opts,
-    ])
+    return default_argument_parser().parse_args(
+        [
+            "--config-file",
+            str(ROOT / config),
+            *extra,
+            "DATASETS.TRAIN",
+            f"('train_net_test_{kind}_train',)",
+            "DATASETS.TEST",
+            f"('train_net_test_{kind}_val',)",
+            "SOLVER.MAX_ITER",
+            "1",
+            "SOLVER.IMS_PER_BATCH",
+            "2",
+            "DATALOADER.NUM_WORKERS",
+            "0",
+            "INPUT.SUPPORT_FRAMES.TEST.NUM",
+            "3",
+            "OUTPUT_DIR",
+            str(output_dir),
+            *opts,
+        ]
+    )
 
 
 def run(train_net, output_dir, *extra, **kwargs):
@@ -91,10 +115,29 @@ class Interrupt(HookBase):
 
 def train(train_net, output_dir, workers, resume=False, interrupt_after=None):
     """40 iterations of a CPU-sized TRoI model (checkpoints every 20), or fewer when interrupted."""
-    cfg = train_net.setup(arguments(output_dir, opts=[
-        "DATASETS.TEST", "()", "SOLVER.MAX_ITER", "40", "SOLVER.CHECKPOINT_PERIOD", "20",
-        "DATALOADER.NUM_WORKERS", str(workers), "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "96",
-        "MODEL.RPN.POST_NMS_TOPK_TRAIN", "32", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16"]))
+    cfg = train_net.setup(
+        arguments(
+            output_dir,
+            opts=[
+                "DATASETS.TEST",
+                "()",
+                "SOLVER.MAX_ITER",
+                "40",
+                "SOLVER.CHECKPOINT_PERIOD",
+                "20",
+                "DATALOADER.NUM_WORKERS",
+                str(workers),
+                "INPUT.MIN_SIZE_TRAIN",
+                "(64,)",
+                "INPUT.MAX_SIZE_TRAIN",
+                "96",
+                "MODEL.RPN.POST_NMS_TOPK_TRAIN",
+                "32",
+                "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+                "16",
+            ],
+        )
+    )
     trainer = train_net.Trainer(cfg)
     if interrupt_after is not None:
         trainer.register_hooks([Interrupt(interrupt_after)])
@@ -122,17 +165,23 @@ def test_resumed_run_equals_the_uninterrupted_one(tiny_synthetic):
     assert resumed["trainer"]["iteration"] == uninterrupted["trainer"]["iteration"] == 39
     assert resumed["train_loader"] == uninterrupted["train_loader"] == {"seed": 0, "batches": 40}
     assert uninterrupted["model"].keys() == resumed["model"].keys()
-    differing = [name for name, tensor in uninterrupted["model"].items()
-                 if not torch.equal(tensor, resumed["model"][name])]
+    differing = [
+        name for name, tensor in uninterrupted["model"].items() if not torch.equal(tensor, resumed["model"][name])
+    ]
     assert differing == []
-    momenta = [[state["momentum_buffer"] for state in run["trainer"]["_trainer"]["optimizer"]["state"].values()]
-               for run in (uninterrupted, resumed)]
+    momenta = [
+        [state["momentum_buffer"] for state in run["trainer"]["_trainer"]["optimizer"]["state"].values()]
+        for run in (uninterrupted, resumed)
+    ]
     assert momenta[0] and all(torch.equal(a, b) for a, b in zip(*momenta))
 
 
 def test_class_count_must_match_the_config(tiny_synthetic):
-    with pytest.raises(ValueError, match=r"dataset 'train_net_test_vid_train' \(.*coco_vid.json\) has 4 classes but "
-                                         r"MODEL.ROI_HEADS.NUM_CLASSES is 5: set MODEL.ROI_HEADS.NUM_CLASSES 4"):
+    with pytest.raises(
+        ValueError,
+        match=r"dataset 'train_net_test_vid_train' \(.*coco_vid.json\) has 4 classes but "
+        r"MODEL.ROI_HEADS.NUM_CLASSES is 5: set MODEL.ROI_HEADS.NUM_CLASSES 4",
+    ):
         run(load_train_net(), tiny_synthetic / "output", opts=["MODEL.ROI_HEADS.NUM_CLASSES", "5"])
 
 

@@ -1,5 +1,6 @@
 """train_net.py on video recognition: TANet trains on synthetic motion clips, prints and
 logs top-1, and --eval-only evaluates the checkpoint."""
+
 import json
 from pathlib import Path
 
@@ -15,8 +16,14 @@ ROOT = Path(__file__).parents[1]
 
 @pytest.fixture
 def tiny_motion_clips(tmp_path):
-    names = register_synthetic_motion_clips(str(tmp_path / "clips"), prefix="train_net_motion", seed=2,
-                                            num_train_clips=8, num_val_clips=8, num_frames=(8, 10))
+    names = register_synthetic_motion_clips(
+        str(tmp_path / "clips"),
+        prefix="train_net_motion",
+        seed=2,
+        num_train_clips=8,
+        num_val_clips=8,
+        num_frames=(8, 10),
+    )
     yield tmp_path
     for name in names:
         DatasetCatalog.pop(name, None)
@@ -24,12 +31,25 @@ def tiny_motion_clips(tmp_path):
 
 
 def run(train_net, output_dir, *extra, config="configs/synthetic/tanet_tiny.yaml"):
-    args = default_argument_parser().parse_args([
-        "--config-file", str(ROOT / config), *extra,
-        "DATASETS.TRAIN", "('train_net_motion_train',)", "DATASETS.TEST", "('train_net_motion_val',)",
-        "SOLVER.MAX_ITER", "2", "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0",
-        "OUTPUT_DIR", str(output_dir),
-    ])
+    args = default_argument_parser().parse_args(
+        [
+            "--config-file",
+            str(ROOT / config),
+            *extra,
+            "DATASETS.TRAIN",
+            "('train_net_motion_train',)",
+            "DATASETS.TEST",
+            "('train_net_motion_val',)",
+            "SOLVER.MAX_ITER",
+            "2",
+            "SOLVER.IMS_PER_BATCH",
+            "2",
+            "DATALOADER.NUM_WORKERS",
+            "0",
+            "OUTPUT_DIR",
+            str(output_dir),
+        ]
+    )
     return train_net.main(args)
 
 
@@ -47,6 +67,7 @@ def test_two_iterations_then_eval_only(tiny_motion_clips):
     metrics = run(train_net, output_dir, "--eval-only", "MODEL.WEIGHTS", str(weights), config=config)["recognition"]
     assert set(metrics) == {"top1", "top5", "mean_class_accuracy"}
     assert all(value in {12.5 * k for k in range(9)} for value in (metrics["top1"], metrics["top5"]))  # 8 clips
-    predictions = json.loads((output_dir / "inference" / "train_net_motion_val" / "recognition_predictions.json")
-                             .read_text())
+    predictions = json.loads(
+        (output_dir / "inference" / "train_net_motion_val" / "recognition_predictions.json").read_text()
+    )
     assert len(predictions) == 8 and predictions[0]["label"] == "moving_left"

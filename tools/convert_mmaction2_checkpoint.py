@@ -13,6 +13,7 @@ model of CONFIG.yaml (names, shapes): anything unmapped, missing or of the wrong
 an error naming it, and nothing is written then. Converting the same file twice gives the
 same bytes.
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -29,12 +30,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("input", help="mmaction2 TANet .pth checkpoint")
     parser.add_argument("output", help="detectron2 checkpoint to write (.pkl)")
-    parser.add_argument("--config-file", default=str(DEFAULT_CONFIG),
-                        help="the detectron2 config whose model the checkpoint must fill (default: %(default)s)")
-    parser.add_argument("--trust-checkpoint", action="store_true",
-                        help="unpickle any Python object in the checkpoint (only for files you trust)")
-    parser.add_argument("--opts", default=[], nargs=argparse.REMAINDER,
-                        help="config KEY VALUE pairs, last (e.g. --opts MODEL.RECOGNITION_HEAD.NUM_CLASSES 174)")
+    parser.add_argument(
+        "--config-file",
+        default=str(DEFAULT_CONFIG),
+        help="the detectron2 config whose model the checkpoint must fill (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="unpickle any Python object in the checkpoint (only for files you trust)",
+    )
+    parser.add_argument(
+        "--opts",
+        default=[],
+        nargs=argparse.REMAINDER,
+        help="config KEY VALUE pairs, last (e.g. --opts MODEL.RECOGNITION_HEAD.NUM_CLASSES 174)",
+    )
     args = parser.parse_args(argv)
     if not args.output.endswith(".pkl"):
         parser.error(f"the output must be a .pkl file (detectron2's format for converted weights), got {args.output}")

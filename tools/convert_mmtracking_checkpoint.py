@@ -14,6 +14,7 @@ Every parameter is mapped and checked against the model of that config (names, s
 anything left over or missing is an error naming it, and nothing is written then.
 Converting the same file twice gives the same bytes.
 """
+
 import argparse
 import sys
 
@@ -27,20 +28,26 @@ def main(argv=None) -> int:
     parser.add_argument("output", help="detectron2 checkpoint to write (.pkl)")
     parser.add_argument("--config-out", help="also write the detectron2 config of the model (.yaml)")
     parser.add_argument("--mmtracking-config", help="the mmtracking config file (instead of meta['config'])")
-    parser.add_argument("--trust-checkpoint", action="store_true",
-                        help="unpickle any Python object in the checkpoint (only for files you trust)")
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="unpickle any Python object in the checkpoint (only for files you trust)",
+    )
     args = parser.parse_args(argv)
     if not args.output.endswith(".pkl"):
         parser.error(f"the output must be a .pkl file (detectron2's format for converted weights), got {args.output}")
     try:
-        converted = convert_checkpoint(args.input, mmtracking_config=args.mmtracking_config, weights_path=args.output,
-                                       trust=args.trust_checkpoint)
+        converted = convert_checkpoint(
+            args.input, mmtracking_config=args.mmtracking_config, weights_path=args.output, trust=args.trust_checkpoint
+        )
         write_converted(converted, args.output, args.config_out)
     except (OSError, ValueError) as error:
         print(f"convert_mmtracking_checkpoint: error: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {args.output} ({converted.kind}, {len(converted.model)} tensors)"
-          + (f" and {args.config_out}" if args.config_out else ""))
+    print(
+        f"wrote {args.output} ({converted.kind}, {len(converted.model)} tensors)"
+        + (f" and {args.config_out}" if args.config_out else "")
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ left untouched. Run with the interpreter of the target environment:
 
     .venv/bin/python tools/install_detectron2.py
 """
+
 import argparse
 import importlib.util
 import re
@@ -51,8 +52,21 @@ def run(cmd):
 
 
 def download_sdist(workdir: Path) -> Path:
-    run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
-         "--no-binary", ":all:", "-d", str(workdir), SDIST_REQUIREMENT])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(workdir),
+            SDIST_REQUIREMENT,
+        ]
+    )
     archives = sorted(workdir.glob("*.tar.gz"))
     if len(archives) != 1:
         fail(f"expected one sdist archive in {workdir}, found {[a.name for a in archives]}")
@@ -77,15 +91,13 @@ def install_from(source_root: Path):
     build_root = source_root.parent / "detectron2-python-only"
     build_root.mkdir()
     (source_root / "detectron2").rename(build_root / "detectron2")
-    (build_root / "setup.py").write_text(
-        MINIMAL_SETUP.format(version=EXPECTED_VERSION, requirement=SDIST_REQUIREMENT))
+    (build_root / "setup.py").write_text(MINIMAL_SETUP.format(version=EXPECTED_VERSION, requirement=SDIST_REQUIREMENT))
     run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", str(build_root)])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--force", action="store_true",
-                        help="install even if a detectron2 is already importable")
+    parser.add_argument("--force", action="store_true", help="install even if a detectron2 is already importable")
     args = parser.parse_args()
     if not args.force and importlib.util.find_spec("detectron2") is not None:
         print("install_detectron2: detectron2 is already importable; leaving it as is")

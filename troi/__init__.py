@@ -6,12 +6,18 @@ below load their part on first use; ``add_troi_config`` also imports ``troi.data
 meta-architectures with detectron2. Every part that uses detectron2 applies
 ``troi.compat``'s shims before importing it.
 """
+
 import importlib
 
 __version__ = "0.1.0"
 
-_LAYERS = ("SelsaAggregator", "TemporalAdaptiveModule", "TemporalAttentionalFeatureAggregation",
-           "TemporalRoIAlign", "most_similar_roi_align")
+_LAYERS = (
+    "SelsaAggregator",
+    "TemporalAdaptiveModule",
+    "TemporalAttentionalFeatureAggregation",
+    "TemporalRoIAlign",
+    "most_similar_roi_align",
+)
 
 __all__ = sorted(_LAYERS + ("add_troi_config",))
 

@@ -6,6 +6,7 @@ in place: a process killed (or a disk filling) in between leaves a truncated
 checkpoint or an empty ``last_checkpoint``, and ``--resume`` then fails with
 ``Checkpoint /dir/ not found!`` or ``OSError: [Errno 22] Invalid argument``.
 """
+
 from . import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 import contextlib
 import os
@@ -58,17 +59,19 @@ class AtomicCheckpointer(DetectionCheckpointer):
         path = super().get_checkpoint_file()
         if not os.path.isfile(path):
             tag = os.path.join(self.save_dir, "last_checkpoint")
-            named = path[len(os.path.join(self.save_dir, "")):]
+            named = path[len(os.path.join(self.save_dir, "")) :]
             found = sorted(os.path.basename(f) for f in self.get_all_checkpoint_files())
             raise FileNotFoundError(
                 f"{tag} names {named!r}, which is not a file; the checkpoints in "
                 f"{self.save_dir} are {found}: write the name of the one to resume from into {tag}, or delete it "
-                f"to start afresh")
+                f"to start afresh"
+            )
         return path
 
     def _load_file(self, filename: str) -> dict:
         try:
             return super()._load_file(filename)
         except Exception as error:  # torch.load and pickle raise many types on a damaged file
-            raise ValueError(f"cannot load checkpoint {filename} (truncated or corrupt?): "
-                             f"{type(error).__name__}: {error}") from error
+            raise ValueError(
+                f"cannot load checkpoint {filename} (truncated or corrupt?): {type(error).__name__}: {error}"
+            ) from error

@@ -8,6 +8,7 @@ torch only and does not.
 Each shim is a no-op where it is not needed, so a normal detectron2 install (built
 from source, with ``detectron2._C``) works unchanged. Each says which versions need it.
 """
+
 import functools
 import importlib.util
 import logging
@@ -150,8 +151,10 @@ def checkpoint_trainer_optimizer():
         if "_trainer" in state:
             self._trainer.load_state_dict(state["_trainer"])
         else:
-            logger.warning("the checkpoint holds no optimizer state (written by DefaultTrainer of detectron2 <= 0.6 "
-                           "without troi.compat): the optimizer's momentum restarts from zero")
+            logger.warning(
+                "the checkpoint holds no optimizer state (written by DefaultTrainer of detectron2 <= 0.6 "
+                "without troi.compat): the optimizer's momentum restarts from zero"
+            )
 
     DefaultTrainer.state_dict = state_dict
     DefaultTrainer.load_state_dict = load_state_dict
@@ -201,15 +204,15 @@ def _set_local_process_group(num_workers_per_machine, machine_rank, world_size):
             comm._LOCAL_PROCESS_GROUP = group
 
 
-def _cpu_worker(local_rank, main_func, world_size, num_workers_per_machine, machine_rank,
-                dist_url, args, timeout):
+def _cpu_worker(local_rank, main_func, world_size, num_workers_per_machine, machine_rank, dist_url, args, timeout):
     import torch.distributed as dist
     from detectron2.utils import comm
 
     apply_all()  # spawned processes start a fresh interpreter
     global_rank = machine_rank * num_workers_per_machine + local_rank
-    dist.init_process_group(backend="gloo", init_method=dist_url, world_size=world_size,
-                            rank=global_rank, timeout=timeout)
+    dist.init_process_group(
+        backend="gloo", init_method=dist_url, world_size=world_size, rank=global_rank, timeout=timeout
+    )
     _set_local_process_group(num_workers_per_machine, machine_rank, world_size)
     comm.synchronize()
     try:
@@ -219,8 +222,9 @@ def _cpu_worker(local_rank, main_func, world_size, num_workers_per_machine, mach
         dist.destroy_process_group()
 
 
-def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist_url=None,
-           args=(), timeout=DEFAULT_TIMEOUT):
+def launch(
+    main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist_url=None, args=(), timeout=DEFAULT_TIMEOUT
+):
     """``detectron2.engine.launch`` that also works without CUDA.
 
     With CUDA, this is detectron2's launch (NCCL). Without, ``num_gpus_per_machine``
@@ -231,8 +235,9 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
     if torch.cuda.is_available():
         from detectron2.engine import launch as detectron2_launch
 
-        return detectron2_launch(main_func, num_gpus_per_machine, num_machines, machine_rank,
-                                 dist_url, args=args, timeout=timeout)
+        return detectron2_launch(
+            main_func, num_gpus_per_machine, num_machines, machine_rank, dist_url, args=args, timeout=timeout
+        )
     world_size = num_machines * num_gpus_per_machine
     if world_size <= 1:
         return main_func(*args)

@@ -1,11 +1,11 @@
 """All config keys this project adds to detectron2's, in one place."""
+
 from . import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from detectron2.config import CfgNode as CN
 
 from .layers.most_similar_roi_align import DEFAULT_SIMILARITY_CHUNK_SIZE
 
 __all__ = ["add_troi_config"]
-
 
 
 def add_troi_config(cfg):

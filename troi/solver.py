@@ -5,6 +5,7 @@ detectron2 v0.6 clips each parameter's gradient on its own (``CLIP_TYPE`` "value
 together so that their joint ``NORM_TYPE``-norm is at most ``CLIP_VALUE``
 (``torch.nn.utils.clip_grad_norm_``), as the MaskTrack R-CNN reference (norm 35) does.
 """
+
 from . import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 import torch
 

@@ -19,6 +19,7 @@ same equations with a materialised similarity matrix is 6% off, from a top-K nea
 with TRoI a few detections per frame (2-4 of 100 measured) differ by more than the
 tolerances, and the test bounds how many.
 """
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +84,14 @@ class Case:
 
 def as_rows(instances) -> np.ndarray:
     """``Instances`` -> ``[n, 6]`` rows as :meth:`Case.detections`."""
-    return np.concatenate([instances.pred_boxes.tensor.double().numpy(), instances.scores.double().numpy()[:, None],
-                           instances.pred_classes.double().numpy()[:, None]], axis=1)
+    return np.concatenate(
+        [
+            instances.pred_boxes.tensor.double().numpy(),
+            instances.scores.double().numpy()[:, None],
+            instances.pred_classes.double().numpy()[:, None],
+        ],
+        axis=1,
+    )
 
 
 @dataclass
@@ -107,8 +114,9 @@ def compare(ours: np.ndarray, reference: np.ndarray, box_tolerance: float, score
         row = reference[index]
         box_diff = np.abs(ours[:, :4] - row[:4]).max(axis=1)
         score_diff = np.abs(ours[:, 4] - row[4])
-        candidates = np.flatnonzero(~used & (ours[:, 5] == row[5]) & (box_diff <= box_tolerance)
-                                    & (score_diff <= score_tolerance))
+        candidates = np.flatnonzero(
+            ~used & (ours[:, 5] == row[5]) & (box_diff <= box_tolerance) & (score_diff <= score_tolerance)
+        )
         if len(candidates):
             best = candidates[np.argmin(box_diff[candidates] + score_diff[candidates])]
             used[best] = True

@@ -1,5 +1,6 @@
 """mmaction2 TANet checkpoints -> VideoRecognizer, on mmaction2's own key list
 (tests/fixtures/tam/tanet_r50_keys.txt) and TABlock (tests/modeling/backbone/test_tanet.py)."""
+
 import json
 import pickle
 from pathlib import Path
@@ -39,13 +40,15 @@ def test_every_reference_key_maps_onto_the_r50_model():
     counters = [key for key in state if key.endswith("num_batches_tracked")]
     assert len(converted) == len(state) - len(counters)
     check_against_model(converted, recognition_cfg("kinetics400/tanet_r50_1x1x8.yaml"), "tanet_r50_keys.txt")
-    for ours, theirs in (("backbone.stem.conv1.weight", "backbone.conv1.conv.weight"),
-                         ("backbone.stem.conv1.norm.running_var", "backbone.conv1.bn.running_var"),
-                         ("backbone.res2.0.shortcut.weight", "backbone.layer1.0.block.downsample.conv.weight"),
-                         ("backbone.res5.2.conv3.norm.bias", "backbone.layer4.2.block.conv3.bn.bias"),
-                         ("backbone.res4.5.tam.G.3.weight", "backbone.layer3.5.tam.G.3.weight"),
-                         ("backbone.res3.1.tam.L.1.running_mean", "backbone.layer2.1.tam.L.1.running_mean"),
-                         ("cls_head.fc_cls.weight", "cls_head.fc_cls.weight")):
+    for ours, theirs in (
+        ("backbone.stem.conv1.weight", "backbone.conv1.conv.weight"),
+        ("backbone.stem.conv1.norm.running_var", "backbone.conv1.bn.running_var"),
+        ("backbone.res2.0.shortcut.weight", "backbone.layer1.0.block.downsample.conv.weight"),
+        ("backbone.res5.2.conv3.norm.bias", "backbone.layer4.2.block.conv3.bn.bias"),
+        ("backbone.res4.5.tam.G.3.weight", "backbone.layer3.5.tam.G.3.weight"),
+        ("backbone.res3.1.tam.L.1.running_mean", "backbone.layer2.1.tam.L.1.running_mean"),
+        ("cls_head.fc_cls.weight", "cls_head.fc_cls.weight"),
+    ):
         assert converted[ours].shape == tuple(state[theirs].shape)
     assert list(converted) == sorted(converted)
 
@@ -53,8 +56,9 @@ def test_every_reference_key_maps_onto_the_r50_model():
 def test_the_something_something_configs_take_their_174_class_checkpoints():
     converted = convert_tanet_state_dict(reference_state_dict(num_classes=174))
     check_against_model(converted, recognition_cfg("sthv1/tanet_r50_1x1x8.yaml"), "sthv1")
-    with pytest.raises(CheckpointConversionError,
-                       match=r"wrong shape: cls_head.fc_cls.bias \(174,\) \(model: \(400,\)\)"):
+    with pytest.raises(
+        CheckpointConversionError, match=r"wrong shape: cls_head.fc_cls.bias \(174,\) \(model: \(400,\)\)"
+    ):
         check_against_model(converted, recognition_cfg("kinetics400/tanet_r50_1x1x8.yaml"), "sthv1")
 
 
@@ -62,28 +66,36 @@ def test_unmapped_keys_are_named():
     state = reference_state_dict()
     state["backbone.layer1.0.block.se.fc.weight"] = torch.zeros(1)
     state["neck.fpn.weight"] = torch.zeros(1)
-    with pytest.raises(CheckpointConversionError, match=r"2 keys .*: backbone.layer1.0.block.se.fc.weight, "
-                                                        r"neck.fpn.weight"):
+    with pytest.raises(
+        CheckpointConversionError,
+        match=r"2 keys .*: backbone.layer1.0.block.se.fc.weight, "
+        r"neck.fpn.weight",
+    ):
         convert_tanet_state_dict(state)
     state = reference_state_dict()
     state["backbone.layer1.0.block.conv4.conv.weight"] = torch.zeros(1)  # a name the rules map, not the model's
     with pytest.raises(CheckpointConversionError, match=r"not in the model: backbone.res2.0.conv4.weight"):
-        check_against_model(convert_tanet_state_dict(state), recognition_cfg("kinetics400/tanet_r50_1x1x8.yaml"),
-                            "x.pth")
+        check_against_model(
+            convert_tanet_state_dict(state), recognition_cfg("kinetics400/tanet_r50_1x1x8.yaml"), "x.pth"
+        )
 
 
 def test_missing_keys_are_named():
     state = reference_state_dict()
     del state["backbone.layer2.3.tam.L.0.weight"]
     with pytest.raises(CheckpointConversionError, match=r"missing from the checkpoint: backbone.res3.3.tam.L.0.weight"):
-        check_against_model(convert_tanet_state_dict(state), recognition_cfg("kinetics400/tanet_r50_1x1x8.yaml"),
-                            "x.pth")
+        check_against_model(
+            convert_tanet_state_dict(state), recognition_cfg("kinetics400/tanet_r50_1x1x8.yaml"), "x.pth"
+        )
 
 
 def test_detectron2_pickle_format_and_same_bytes_twice(tmp_path, fixture_npz):
     data = fixture_npz("tam/tablock_c64_t8")
-    state = {f"backbone.layer2.0.{key}": torch.from_numpy(value) for key, value in data.items()
-             if key.startswith(("block.", "tam."))}
+    state = {
+        f"backbone.layer2.0.{key}": torch.from_numpy(value)
+        for key, value in data.items()
+        if key.startswith(("block.", "tam."))
+    }
     for name in ("a.pkl", "b.pkl"):
         write_tanet_checkpoint(convert_tanet_state_dict(state), str(tmp_path / name))
     assert (tmp_path / "a.pkl").read_bytes() == (tmp_path / "b.pkl").read_bytes()

@@ -1,5 +1,6 @@
 """mmtracking configs -> detectron2 configs: the shipped mmtracking configs are what the
 converter derives, MaskTrack R-CNN checkpoints map completely, unsupported fields are named."""
+
 import copy
 from pathlib import Path
 
@@ -64,12 +65,15 @@ def test_the_reference_test_settings_carry_over():
     assert cfg.MODEL.ANCHOR_GENERATOR.SIZES == [[64.0, 128.0, 256.0, 512.0]]
 
 
-@pytest.mark.parametrize("path, value, message", [
-    ("backbone.dcn", {"type": "DCN"}, "model.detector.backbone.dcn"),
-    ("neck.type", "FPN", "model.detector.neck.type"),
-    ("roi_head.bbox_roi_extractor.roi_layer.type", "RoIPool", "bbox_roi_extractor.roi_layer.type"),
-    ("roi_head.bbox_head.num_shared_convs", 2, "bbox_head.num_shared_convs"),
-])
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("backbone.dcn", {"type": "DCN"}, "model.detector.backbone.dcn"),
+        ("neck.type", "FPN", "model.detector.neck.type"),
+        ("roi_head.bbox_roi_extractor.roi_layer.type", "RoIPool", "bbox_roi_extractor.roi_layer.type"),
+        ("roi_head.bbox_head.num_shared_convs", 2, "bbox_head.num_shared_convs"),
+    ],
+)
 def test_an_unsupported_field_is_named(path, value, message):
     config = mmtracking("selsa_faster_rcnn_r50_dc5_1x_imagenetvid")
     node = config["model"]["detector"]
@@ -136,9 +140,14 @@ def mmdet_masktrack_state_dict():
     conv("detector.rpn_head.rpn_cls", 3, 16, 1)
     conv("detector.rpn_head.rpn_reg", 12, 16, 1)
     head = "detector.roi_head.bbox_head"
-    for name, shape in ((f"{head}.shared_fcs.0", (32, 16 * 49)), (f"{head}.shared_fcs.1", (32, 32)),
-                        (f"{head}.fc_cls", (41, 32)), (f"{head}.fc_reg", (160, 32)),
-                        ("track_head.embed_head.fcs.0", (32, 16 * 49)), ("track_head.embed_head.fcs.1", (32, 32))):
+    for name, shape in (
+        (f"{head}.shared_fcs.0", (32, 16 * 49)),
+        (f"{head}.shared_fcs.1", (32, 32)),
+        (f"{head}.fc_cls", (41, 32)),
+        (f"{head}.fc_reg", (160, 32)),
+        ("track_head.embed_head.fcs.0", (32, 16 * 49)),
+        ("track_head.embed_head.fcs.1", (32, 32)),
+    ):
         state[f"{name}.weight"], state[f"{name}.bias"] = torch.randn(*shape), torch.randn(shape[0])
     for index in range(4):
         conv(f"detector.roi_head.mask_head.convs.{index}.conv", 16, 16, 3)

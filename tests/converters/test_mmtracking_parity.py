@@ -4,6 +4,7 @@
 converted config; (b) end to end: ``tools/convert_mmtracking_checkpoint.py`` then
 ``VideoPredictor`` over the case's raw frames. See ``mmtracking_cases`` for the matching.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,18 @@ def converted(tmp_path_factory):
     paths = {}
     for name in CASES:
         weights, config = folder / f"{name}.pkl", folder / f"{name}.yaml"
-        subprocess.run([sys.executable, str(TOOL), str(Case.load(name).path / "checkpoint.pth"), str(weights),
-                        "--config-out", str(config)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(TOOL),
+                str(Case.load(name).path / "checkpoint.pth"),
+                str(weights),
+                "--config-out",
+                str(config),
+            ],
+            check=True,
+            capture_output=True,
+        )
         paths[name] = (weights, config)
     return paths
 
@@ -69,21 +80,28 @@ def check(comparisons, case: Case, troi_on: bool):
     total = sum(len(case.detections(frame)) for frame in range(case.num_frames))
     for frame, comparison in enumerate(comparisons):
         allowed = 12 if troi_on else 1
-        assert len(comparison.unmatched) <= allowed, \
+        assert len(comparison.unmatched) <= allowed, (
             f"{case.name} frame {frame}: {comparison}, {case.detections(frame)[comparison.unmatched]}"
+        )
     assert sum(c.matched for c in comparisons) >= (0.92 if troi_on else 0.995) * total
 
 
 def check_proposals(proposals, reference: np.ndarray, name: str, frame: int):
     """The RPN's 300 proposals against the reference's, as a set (near-equal objectness
     scores may come in another order): at least 298 matched within the proposal tolerances."""
-    ours = np.concatenate([proposals.proposal_boxes.tensor.numpy(),
-                           proposals.objectness_logits.sigmoid().numpy()[:, None],
-                           np.zeros((len(proposals), 1))], axis=1)
+    ours = np.concatenate(
+        [
+            proposals.proposal_boxes.tensor.numpy(),
+            proposals.objectness_logits.sigmoid().numpy()[:, None],
+            np.zeros((len(proposals), 1)),
+        ],
+        axis=1,
+    )
     rows = np.concatenate([reference[:, :5], np.zeros((len(reference), 1))], axis=1)
     comparison = compare(ours, rows, box_tolerance=PROPOSAL_BOX_TOLERANCE, score_tolerance=PROPOSAL_SCORE_TOLERANCE)
-    assert len(proposals) == len(reference) and comparison.matched >= len(reference) - 2, \
+    assert len(proposals) == len(reference) and comparison.matched >= len(reference) - 2, (
         f"{name} frame {frame} proposals: {comparison}"
+    )
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -102,16 +120,25 @@ def test_detections_from_the_reference_input_tensors(converted, name):
     for frame in range(case.num_frames):
         # Supports as mmtracking's test feeds them: the 14 uniform frames, then the target.
         supports = case.support_ids + [frame]
-        inputs = {"image": case.input_tensor(frame), "height": height, "width": width, "video_id": name,
-                  "frame_id": frame, "support_images": [case.input_tensor(i) for i in supports],
-                  "support_frame_ids": supports}
+        inputs = {
+            "image": case.input_tensor(frame),
+            "height": height,
+            "width": width,
+            "video_id": name,
+            "frame_id": frame,
+            "support_images": [case.input_tensor(i) for i in supports],
+            "support_frame_ids": supports,
+        }
         with torch.no_grad():
             instances = model([inputs])[0]["instances"]
         # The RPN, run last on the target frame, gives the reference's 300 proposals.
         proposals, reference = target_proposals[-1][0], case.outputs[f"proposals_f{frame}"]
         check_proposals(proposals, reference, name, frame)
-        comparisons.append(compare(as_rows(instances), case.detections(frame), box_tolerance=BOX_TOLERANCE,
-                                   score_tolerance=SCORE_TOLERANCE))
+        comparisons.append(
+            compare(
+                as_rows(instances), case.detections(frame), box_tolerance=BOX_TOLERANCE, score_tolerance=SCORE_TOLERANCE
+            )
+        )
     check(comparisons, case, troi_on=cfg.MODEL.TROI.ENABLED)
 
 
@@ -131,8 +158,14 @@ def test_video_predictor_on_the_raw_frames_gives_the_reference_detections(conver
         # cv2 resizing and RGB normalisation give the reference's input tensor bit for bit.
         normalized = (prediction.inputs["image"].float() - mean) / std
         assert torch.equal(normalized, case.input_tensor(frame))
-        comparisons.append(compare(as_rows(prediction.instances), case.detections(frame),
-                                   box_tolerance=BOX_TOLERANCE, score_tolerance=SCORE_TOLERANCE))
+        comparisons.append(
+            compare(
+                as_rows(prediction.instances),
+                case.detections(frame),
+                box_tolerance=BOX_TOLERANCE,
+                score_tolerance=SCORE_TOLERANCE,
+            )
+        )
     assert len(comparisons) == case.num_frames
     assert predictor.stats.backbone_calls == case.num_frames  # each frame's backbone once
     check(comparisons, case, troi_on=cfg.MODEL.TROI.ENABLED)

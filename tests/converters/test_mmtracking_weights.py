@@ -1,4 +1,5 @@
 """mmtracking state dict -> detectron2 names: counts, anchor order, delta scaling, errors."""
+
 import numpy as np
 import pytest
 import torch
@@ -29,12 +30,17 @@ def test_every_tensor_but_the_batch_norm_counters_is_converted(name, kind, tenso
     counters = sum(key.endswith("num_batches_tracked") for key in state_dict)
     assert counters == 53 and len(converted) == len(state_dict) - counters == tensors
     assert sum(v.size for v in converted.values()) == sum(
-        v.numel() for k, v in state_dict.items() if not k.endswith("num_batches_tracked"))
+        v.numel() for k, v in state_dict.items() if not k.endswith("num_batches_tracked")
+    )
     assert list(converted) == sorted(converted)
-    np.testing.assert_array_equal(converted["backbone.resnet.res5.2.conv3.norm.running_var"],
-                                  state_dict["detector.backbone.layer4.2.bn3.running_var"].numpy())
-    np.testing.assert_array_equal(converted["roi_heads.box_head.aggregators.fc2.ref_fc_embed.weight"],
-                                  state_dict["detector.roi_head.bbox_head.aggregator.1.ref_fc_embed.weight"].numpy())
+    np.testing.assert_array_equal(
+        converted["backbone.resnet.res5.2.conv3.norm.running_var"],
+        state_dict["detector.backbone.layer4.2.bn3.running_var"].numpy(),
+    )
+    np.testing.assert_array_equal(
+        converted["roi_heads.box_head.aggregators.fc2.ref_fc_embed.weight"],
+        state_dict["detector.roi_head.bbox_head.aggregator.1.ref_fc_embed.weight"].numpy(),
+    )
     if kind == "selsa_troi":
         assert "roi_heads.box_pooler.temporal_roi_align.embed.weight" in converted
 
@@ -91,8 +97,13 @@ def test_a_torchvision_resnet_converts_to_detectron2_resnet_names():
     assert checkpoint_kind(list(state_dict)) == "torchvision_resnet"
     converted = convert_state_dict(state_dict, "torchvision_resnet", TargetLayout(backbone_prefix=""))
     assert "fc.weight" not in converted and not any(k.endswith("num_batches_tracked") for k in converted)
-    assert set(converted) >= {"stem.conv1.weight", "stem.conv1.norm.running_mean", "res2.0.shortcut.weight",
-                              "res5.2.conv3.norm.bias", "res4.5.conv2.weight"}
+    assert set(converted) >= {
+        "stem.conv1.weight",
+        "stem.conv1.norm.running_mean",
+        "res2.0.shortcut.weight",
+        "res5.2.conv3.norm.bias",
+        "res4.5.conv2.weight",
+    }
     assert len(converted) == 265  # 53 convs + 53 BNs x 4
 
 

@@ -9,8 +9,9 @@ from troi.data.datasets import register_synthetic_motion_clips
 
 @pytest.fixture
 def motion_clips(tmp_path):
-    names = register_synthetic_motion_clips(str(tmp_path / "clips"), prefix="loader_test", seed=3, num_train_clips=6,
-                                            num_val_clips=3, num_frames=(8, 9))
+    names = register_synthetic_motion_clips(
+        str(tmp_path / "clips"), prefix="loader_test", seed=3, num_train_clips=6, num_val_clips=3, num_frames=(8, 9)
+    )
     yield names
     for name in names:
         DatasetCatalog.pop(name, None)
@@ -18,8 +19,18 @@ def motion_clips(tmp_path):
 
 
 def cfg_for(*opts):
-    return recognition_cfg("synthetic/tanet_tiny.yaml", "DATASETS.TRAIN", ("loader_test_train",), "DATASETS.TEST",
-                           ("loader_test_val",), "DATALOADER.NUM_WORKERS", 0, "SOLVER.IMS_PER_BATCH", 4, *opts)
+    return recognition_cfg(
+        "synthetic/tanet_tiny.yaml",
+        "DATASETS.TRAIN",
+        ("loader_test_train",),
+        "DATASETS.TEST",
+        ("loader_test_val",),
+        "DATALOADER.NUM_WORKERS",
+        0,
+        "SOLVER.IMS_PER_BATCH",
+        4,
+        *opts,
+    )
 
 
 def test_train_batches_depend_on_the_seed_alone(motion_clips):

@@ -17,12 +17,25 @@ def write_video(root, video_id, num_frames, size=(48, 64)):
         image = np.zeros((*size, 3), dtype=np.uint8)
         image[:, : size[1] // 2] = 10 * frame_id + 5  # left half: the id; right half: black
         cv2.imwrite(str(path), image)
-        dicts.append({
-            "file_name": str(path), "height": size[0], "width": size[1], "image_id": video_id * 100 + frame_id,
-            "video_id": video_id, "frame_id": frame_id,
-            "annotations": [{"bbox": [4, 4, 20, 16], "bbox_mode": BoxMode.XYWH_ABS, "category_id": 1,
-                             "instance_id": 7, "iscrowd": 0}],
-        })
+        dicts.append(
+            {
+                "file_name": str(path),
+                "height": size[0],
+                "width": size[1],
+                "image_id": video_id * 100 + frame_id,
+                "video_id": video_id,
+                "frame_id": frame_id,
+                "annotations": [
+                    {
+                        "bbox": [4, 4, 20, 16],
+                        "bbox_mode": BoxMode.XYWH_ABS,
+                        "category_id": 1,
+                        "instance_id": 7,
+                        "iscrowd": 0,
+                    }
+                ],
+            }
+        )
     return dicts
 
 
@@ -33,8 +46,15 @@ def frame_id_of(image_tensor):
 
 def make_mapper(dicts, is_train, method="uniform", num=3, augmentations=(), **kwargs):
     return FrameGroupDatasetMapper(
-        is_train, videos=VideoIndex(dicts), num_support_frames=num, sampling_method=method, frame_range=2,
-        stride=1, augmentations=list(augmentations), image_format="BGR", **kwargs,
+        is_train,
+        videos=VideoIndex(dicts),
+        num_support_frames=num,
+        sampling_method=method,
+        frame_range=2,
+        stride=1,
+        augmentations=list(augmentations),
+        image_format="BGR",
+        **kwargs,
     )
 
 
@@ -59,8 +79,13 @@ def test_the_reference_rules_include_the_target_and_drop_past_the_ends(tmp_path)
 
 def test_one_augmentation_is_applied_to_target_and_supports(tmp_path):
     dicts = write_video(tmp_path, 1, 5)
-    mapper = make_mapper(dicts, is_train=True, method="consecutive", num=2,
-                         augmentations=[T.ResizeShortestEdge(24, 40), T.RandomFlip(prob=1.0)])
+    mapper = make_mapper(
+        dicts,
+        is_train=True,
+        method="consecutive",
+        num=2,
+        augmentations=[T.ResizeShortestEdge(24, 40), T.RandomFlip(prob=1.0)],
+    )
     out = mapper(dicts[2])
     assert out["image"].shape == (3, 24, 32)
     for support in out["support_images"]:
@@ -114,8 +139,11 @@ def test_video_index_orders_frames_and_rejects_duplicates(tmp_path):
 
 
 def test_inference_sampler_keeps_videos_whole_and_in_order():
-    dicts = [{"video_id": v, "frame_id": f, "file_name": f"{v}/{f}"}
-             for v, n in [(1, 5), (2, 3), (3, 4), (4, 2)] for f in reversed(range(n))]
+    dicts = [
+        {"video_id": v, "frame_id": f, "file_name": f"{v}/{f}"}
+        for v, n in [(1, 5), (2, 3), (3, 4), (4, 2)]
+        for f in reversed(range(n))
+    ]
     shards = [list(VideoInferenceSampler(dicts, rank=r, world_size=2)) for r in range(2)]
     assert sorted(shards[0] + shards[1]) == list(range(len(dicts)))
     for shard in shards:

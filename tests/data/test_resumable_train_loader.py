@@ -12,14 +12,24 @@ from troi.data.resumable_train_loader import training_index_sampler
 
 def draws(dataset_dict):
     """A mapper whose output is what it drew from the global generators."""
-    return {"index": dataset_dict["index"], "landscape": dataset_dict["width"] > dataset_dict["height"],
-            "draws": (random.random(), float(np.random.rand()), float(torch.rand(1)))}
+    return {
+        "index": dataset_dict["index"],
+        "landscape": dataset_dict["width"] > dataset_dict["height"],
+        "draws": (random.random(), float(np.random.rand()), float(torch.rand(1))),
+    }
 
 
 def make_loader(num_workers=0, grouping=True, seed=3):
     dicts = [{"index": i, "width": 8 if i % 3 else 4, "height": 6} for i in range(10)]  # a third portrait
-    return ResumableTrainLoader(dicts, draws, training_index_sampler(get_cfg(), dicts), seed=seed, batch_size=2,
-                                aspect_ratio_grouping=grouping, num_workers=num_workers)
+    return ResumableTrainLoader(
+        dicts,
+        draws,
+        training_index_sampler(get_cfg(), dicts),
+        seed=seed,
+        batch_size=2,
+        aspect_ratio_grouping=grouping,
+        num_workers=num_workers,
+    )
 
 
 def first(loader, count):

@@ -38,10 +38,14 @@ def test_random_draws_one_on_each_side_within_range():
 
 
 def test_random_is_reproducible_and_covers_the_range():
-    draws = [tuple(sample_support_frames("random", 50, 100, 2, frame_range=9, rng=np.random.default_rng(s)))
-             for s in range(300)]
-    assert draws[:5] == [tuple(sample_support_frames("random", 50, 100, 2, frame_range=9,
-                                                      rng=np.random.default_rng(s))) for s in range(5)]
+    draws = [
+        tuple(sample_support_frames("random", 50, 100, 2, frame_range=9, rng=np.random.default_rng(s)))
+        for s in range(300)
+    ]
+    assert draws[:5] == [
+        tuple(sample_support_frames("random", 50, 100, 2, frame_range=9, rng=np.random.default_rng(s)))
+        for s in range(5)
+    ]
     assert {d[0] for d in draws} == set(range(41, 50)) and {d[1] for d in draws} == set(range(51, 60))
 
 
@@ -125,8 +129,23 @@ def test_a_one_frame_video_is_its_own_support_whatever_the_ends_rule():
 
 
 def test_include_target_appends_the_target_last():
-    assert sample_support_frames("uniform", 5, 12, 14, include_target=True) == [0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 8, 9,
-                                                                                10, 11, 5]
+    assert sample_support_frames("uniform", 5, 12, 14, include_target=True) == [
+        0,
+        1,
+        2,
+        3,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        8,
+        9,
+        10,
+        11,
+        5,
+    ]
     assert sample_support_frames("uniform", 5, 12, 0, include_target=True) == [5]
     with pytest.raises(ValueError, match="unknown beyond_ends 'wrap'"):
         sample_support_frames("uniform", 0, 12, 2, beyond_ends="wrap")

@@ -1,4 +1,5 @@
 """cv2 resizing as mmcv does it (INPUT.RESIZE_BACKEND)."""
+
 import cv2
 import numpy as np
 import pytest
@@ -23,8 +24,9 @@ def test_images_are_resampled_by_cv2_bilinear_and_masks_by_nearest():
     image = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
     transform = CV2ResizeShortestEdge(60, 100, "choice").get_transform(image)
     assert isinstance(transform, CV2ResizeTransform) and (transform.new_h, transform.new_w) == (60, 80)
-    np.testing.assert_array_equal(transform.apply_image(image),
-                                  cv2.resize(image, (80, 60), interpolation=cv2.INTER_LINEAR))
+    np.testing.assert_array_equal(
+        transform.apply_image(image), cv2.resize(image, (80, 60), interpolation=cv2.INTER_LINEAR)
+    )
     mask = (rng.random((24, 32)) > 0.5).astype(np.uint8)
     resized = transform.apply_segmentation(mask)
     assert resized.shape == (60, 80) and set(np.unique(resized)) <= {0, 1}

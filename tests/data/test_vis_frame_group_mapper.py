@@ -21,8 +21,14 @@ def moving_video(tmp_path, video_id=1, num_frames=8):
 
 def make_mapper(dicts, is_train=True, num=2, frame_range=3, augmentations=(), keep_annotations=True):
     return VISFrameGroupDatasetMapper(
-        is_train, videos=VideoIndex(dicts, keep_annotations=keep_annotations), num_support_frames=num,
-        sampling_method="random", frame_range=2, stride=1, augmentations=list(augmentations), image_format="BGR",
+        is_train,
+        videos=VideoIndex(dicts, keep_annotations=keep_annotations),
+        num_support_frames=num,
+        sampling_method="random",
+        frame_range=2,
+        stride=1,
+        augmentations=list(augmentations),
+        image_format="BGR",
         reference_frame_range=frame_range,
     )
 
@@ -49,8 +55,9 @@ def test_reference_shares_the_target_transform(tmp_path):
     width = dicts[0]["width"]
     reference_id = out["support_frame_ids"][0]
     x0 = 2 + 2 * reference_id
-    assert torch.allclose(out["reference_instances"].gt_boxes.tensor[0, [0, 2]],
-                          torch.tensor([width - x0 - 20.0, width - x0]))
+    assert torch.allclose(
+        out["reference_instances"].gt_boxes.tensor[0, [0, 2]], torch.tensor([width - x0 - 20.0, width - x0])
+    )
     assert out["support_images"][0][:, :, -1].max() > 0 and out["support_images"][0][:, :, 0].max() == 0  # flipped
 
 

@@ -59,7 +59,7 @@ def test_figure_has_one_panel_per_frame(predicted):
     assert figure.shape[1] == 4 * panel_width + 3 * PANEL_GAP
     gaps = [panel_width * (i + 1) + PANEL_GAP * i for i in range(3)]
     for start in gaps:  # white separators between the four panels
-        assert (figure[:, start:start + PANEL_GAP] == 255).all()
+        assert (figure[:, start : start + PANEL_GAP] == 255).all()
     for support in range(3):  # each support panel shows the cell's point in the cell's colour (red: one cell)
         x, y = (found.points[support, 0, 0] * 2).round().long().tolist()
         left = (panel_width + PANEL_GAP) * (support + 1)

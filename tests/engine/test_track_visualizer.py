@@ -23,8 +23,11 @@ def drawn_colors(monkeypatch, frames):
     """The colours VideoVisualizer passes to Visualizer.overlay_instances, per frame."""
     colors = []
     overlay = Visualizer.overlay_instances
-    monkeypatch.setattr(Visualizer, "overlay_instances",
-                        lambda self, **kwargs: colors.append(kwargs["assigned_colors"]) or overlay(self, **kwargs))
+    monkeypatch.setattr(
+        Visualizer,
+        "overlay_instances",
+        lambda self, **kwargs: colors.append(kwargs["assigned_colors"]) or overlay(self, **kwargs),
+    )
     visualizer = TrackVisualizer(MetadataCatalog.get("__track_visualizer_test"))
     for instances in frames:
         image = visualizer.draw_instance_predictions(np.zeros((40, 60, 3), np.uint8), instances).get_image()

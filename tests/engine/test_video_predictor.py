@@ -9,8 +9,20 @@ from troi.engine import VideoPredictor
 
 def predictor_cfg(num_supports=14, stride=1, troi_on=True, selsa_on=False):
     cfg = tiny_video_cfg(troi_on=troi_on, selsa_on=selsa_on)
-    cfg.merge_from_list(["INPUT.MIN_SIZE_TEST", 64, "INPUT.MAX_SIZE_TEST", 96, "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.2,
-                         "INPUT.SUPPORT_FRAMES.TEST.NUM", num_supports, "INPUT.SUPPORT_FRAMES.TEST.STRIDE", stride])
+    cfg.merge_from_list(
+        [
+            "INPUT.MIN_SIZE_TEST",
+            64,
+            "INPUT.MAX_SIZE_TEST",
+            96,
+            "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+            0.2,
+            "INPUT.SUPPORT_FRAMES.TEST.NUM",
+            num_supports,
+            "INPUT.SUPPORT_FRAMES.TEST.STRIDE",
+            stride,
+        ]
+    )
     return cfg
 
 

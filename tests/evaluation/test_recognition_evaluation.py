@@ -9,12 +9,14 @@ from troi.evaluation import RecognitionEvaluator, recognition_accuracy
 
 
 def test_top1_top5_and_mean_class_accuracy_by_hand():
-    scores = np.array([
-        [0.9, 0.05, 0.05, 0, 0, 0, 0],   # label 0: top-1 hit
-        [0.1, 0.8, 0.1, 0, 0, 0, 0],     # label 0: top-2 (top-5 hit)
-        [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],  # label 0: ranked last (no hit)
-        [0.1, 0.2, 0.7, 0, 0, 0, 0],     # label 2: top-1 hit
-    ])
+    scores = np.array(
+        [
+            [0.9, 0.05, 0.05, 0, 0, 0, 0],  # label 0: top-1 hit
+            [0.1, 0.8, 0.1, 0, 0, 0, 0],  # label 0: top-2 (top-5 hit)
+            [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],  # label 0: ranked last (no hit)
+            [0.1, 0.2, 0.7, 0, 0, 0, 0],  # label 2: top-1 hit
+        ]
+    )
     labels = np.array([0, 0, 0, 2])
     metrics = recognition_accuracy(scores, labels)
     assert metrics["top1"] == pytest.approx(50.0)

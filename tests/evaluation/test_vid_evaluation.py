@@ -21,27 +21,57 @@ def make_vid_set(seed=0):
     images, annotations, detections = [], [], []
     for video_id, num_frames in enumerate((8, 12, 10), start=1):
         first_image = len(images) + 1
-        images += [{"id": first_image + frame, "video_id": video_id, "frame_id": frame,
-                    "file_name": f"{video_id}/{frame}.JPEG", "width": 640, "height": 480,
-                    "degraded": bool(rng.random() < 0.4)} for frame in range(num_frames)]
+        images += [
+            {
+                "id": first_image + frame,
+                "video_id": video_id,
+                "frame_id": frame,
+                "file_name": f"{video_id}/{frame}.JPEG",
+                "width": 640,
+                "height": 480,
+                "degraded": bool(rng.random() < 0.4),
+            }
+            for frame in range(num_frames)
+        ]
         for track in range(1 + video_id % 2):
             instance_id, category_id = 10 * video_id + track, int(rng.choice(CATEGORY_IDS))
             origin, size = rng.uniform(0, 300, size=2), rng.uniform(40, 150, size=2)
             velocity = rng.choice([-1, 1], size=2) * (0.2, 1.5, 12.0)[(video_id + track) % 3]  # px per frame
             for frame in range(int(rng.integers(0, 3)), num_frames - int(rng.integers(1, 3))):
                 box = [*(origin + frame * velocity).round(1).tolist(), *size.round(1).tolist()]
-                annotations.append({"id": len(annotations) + 1, "image_id": first_image + frame,
-                                    "video_id": video_id, "instance_id": instance_id, "category_id": category_id,
-                                    "bbox": box, "area": box[2] * box[3], "iscrowd": 0})
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": first_image + frame,
+                        "video_id": video_id,
+                        "instance_id": instance_id,
+                        "category_id": category_id,
+                        "bbox": box,
+                        "area": box[2] * box[3],
+                        "iscrowd": 0,
+                    }
+                )
                 if rng.random() < 0.8:
                     jittered = (np.array(box) + rng.normal(0, 6, size=4)).round(1).tolist()
-                    detections.append({"image_id": first_image + frame, "category_id": category_id,
-                                       "bbox": jittered, "score": round(float(rng.random()), 3)})
+                    detections.append(
+                        {
+                            "image_id": first_image + frame,
+                            "category_id": category_id,
+                            "bbox": jittered,
+                            "score": round(float(rng.random()), 3),
+                        }
+                    )
     for image in images:
         for _ in range(int(rng.integers(0, 3))):
             box = [*rng.uniform(0, 400, size=2).round(1).tolist(), *rng.uniform(20, 120, size=2).round(1).tolist()]
-            detections.append({"image_id": image["id"], "category_id": int(rng.choice(CATEGORY_IDS)),
-                               "bbox": box, "score": round(float(rng.random()), 3)})
+            detections.append(
+                {
+                    "image_id": image["id"],
+                    "category_id": int(rng.choice(CATEGORY_IDS)),
+                    "bbox": box,
+                    "score": round(float(rng.random()), 3),
+                }
+            )
     categories = [{"id": category_id, "name": f"class{category_id}"} for category_id in CATEGORY_IDS]
     videos = [{"id": video_id, "name": f"video{video_id}"} for video_id in (1, 2, 3)]
     gt = {"videos": videos, "images": images, "annotations": annotations, "categories": categories}
@@ -85,8 +115,10 @@ def test_matches_pycocotools_cocoeval_bit_for_bit(vid_set):
     assert metrics["AP50"] == stats[1] * 100
     assert metrics["AP75"] == stats[2] * 100
     for category_id in CATEGORY_IDS:
-        assert metrics[f"AP50-class{category_id}"] == pycocotools_stats(gt_path, detections,
-                                                                        category_ids=[category_id])[1] * 100
+        assert (
+            metrics[f"AP50-class{category_id}"]
+            == pycocotools_stats(gt_path, detections, category_ids=[category_id])[1] * 100
+        )
 
 
 def test_degraded_and_clean_frames_are_cocoeval_on_those_images(vid_set):
@@ -121,8 +153,12 @@ def brute_force_motion_ious(video_ids, instance_ids, frame_ids, boxes, window=10
     for i in range(len(frame_ids)):
         ious = []
         for j in range(len(frame_ids)):
-            if (j != i and video_ids[j] == video_ids[i] and instance_ids[j] == instance_ids[i]
-                    and abs(frame_ids[j] - frame_ids[i]) <= window):
+            if (
+                j != i
+                and video_ids[j] == video_ids[i]
+                and instance_ids[j] == instance_ids[i]
+                and abs(frame_ids[j] - frame_ids[i]) <= window
+            ):
                 (x1, y1, w1, h1), (x2, y2, w2, h2) = boxes[i], boxes[j]
                 overlap = max(0, min(x1 + w1, x2 + w2) - max(x1, x2)) * max(0, min(y1 + h1, y2 + h2) - max(y1, y2))
                 ious.append(overlap / (w1 * h1 + w2 * h2 - overlap))
@@ -136,12 +172,22 @@ def test_motion_iou_by_hand():
     video_ids = np.array([1, 1, 1, 2, 2, 2, 2, 2])
     instance_ids = np.array([7, 7, 7, 7, 7, 7, 8, 8])
     frame_ids = np.array([2, 0, 1, 0, 10, 21, 5, 6])
-    boxes = np.array([[20, 0, 10, 10], [10, 0, 10, 10], [15, 0, 10, 10]] + [[0, 0, 50, 80]] * 3
-                     + [[0, 0, 10, 10], [1, 0, 9, 10]], dtype=float)
+    boxes = np.array(
+        [[20, 0, 10, 10], [10, 0, 10, 10], [15, 0, 10, 10]] + [[0, 0, 50, 80]] * 3 + [[0, 0, 10, 10], [1, 0, 9, 10]],
+        dtype=float,
+    )
     expected = [1 / 6, 1 / 6, 1 / 3, 1.0, 1.0, 0.0, 0.9, 0.9]
     np.testing.assert_allclose(motion_ious(video_ids, instance_ids, frame_ids, boxes), expected, rtol=1e-12)
-    assert [MOTION_SPEEDS[i] for i in motion_speeds(np.array(expected))] == \
-        ["fast", "fast", "fast", "slow", "slow", "fast", "medium", "medium"]
+    assert [MOTION_SPEEDS[i] for i in motion_speeds(np.array(expected))] == [
+        "fast",
+        "fast",
+        "fast",
+        "slow",
+        "slow",
+        "fast",
+        "medium",
+        "medium",
+    ]
 
 
 def test_motion_iou_equals_brute_force_on_random_tracks():
@@ -168,9 +214,17 @@ def motion_set():
     for video_id, step in ((1, 0), (2, 60)):
         for frame in range(5):
             images.append({"id": len(images) + 1, "video_id": video_id, "frame_id": frame})
-            annotations.append({"id": len(annotations) + 1, "image_id": len(images), "instance_id": video_id,
-                                "category_id": 1, "bbox": [10 + step * frame, 10, 50, 50], "area": 2500,
-                                "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": len(images),
+                    "instance_id": video_id,
+                    "category_id": 1,
+                    "bbox": [10 + step * frame, 10, 50, 50],
+                    "area": 2500,
+                    "iscrowd": 0,
+                }
+            )
     return {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "a"}]}
 
 
@@ -218,20 +272,23 @@ def test_results_from_a_file_and_left_untouched(vid_set, tmp_path):
     np.testing.assert_equal(evaluate_vid(gt_path, write_json(tmp_path / "results.json", detections)), from_list)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda det: det[2].pop("score"), r"results\[2\] has no key 'score'"),
-    (lambda det: det[1].update(bbox=[1, 2, 3]), r"results\[1\] has bbox \[1, 2, 3\]"),
-    (lambda det: det[5].update(bbox=[1, 2, None, 4]), r"results\[5\] has bbox \[1, 2, None, 4\]"),
-    (lambda det: det[4].update(image_id=999), r"results\[4\] has image_id 999, which is not in the ground truth"),
-    (lambda det: det[0].update(category_id=2), r"results\[0\] has category_id 2, which is not in the ground truth"),
-    (lambda det: det.__setitem__(3, [1, 2]), r"results\[3\] is a list, not a detection dict"),
-    (lambda det: det[6].update(score=float("nan")), r"results\[6\] has score nan; a score must be a finite number"),
-    (lambda det: det[6].update(score=float("inf")), r"results\[6\] has score inf"),
-    (lambda det: det[6].update(score="0.9"), r"results\[6\] has score '0.9'"),
-    (lambda det: det[6].update(bbox=[1, float("nan"), 3, 4]), r"results\[6\] has bbox \[1, nan, 3, 4\]; expected"),
-    (lambda det: det[6].update(bbox=[1, 2, 0, 4]), r"results\[6\] has bbox \[1, 2, 0, 4\].*positive width"),
-    (lambda det: det[6].update(bbox=[1, 2, 3, -4]), r"results\[6\] has bbox \[1, 2, 3, -4\]"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda det: det[2].pop("score"), r"results\[2\] has no key 'score'"),
+        (lambda det: det[1].update(bbox=[1, 2, 3]), r"results\[1\] has bbox \[1, 2, 3\]"),
+        (lambda det: det[5].update(bbox=[1, 2, None, 4]), r"results\[5\] has bbox \[1, 2, None, 4\]"),
+        (lambda det: det[4].update(image_id=999), r"results\[4\] has image_id 999, which is not in the ground truth"),
+        (lambda det: det[0].update(category_id=2), r"results\[0\] has category_id 2, which is not in the ground truth"),
+        (lambda det: det.__setitem__(3, [1, 2]), r"results\[3\] is a list, not a detection dict"),
+        (lambda det: det[6].update(score=float("nan")), r"results\[6\] has score nan; a score must be a finite number"),
+        (lambda det: det[6].update(score=float("inf")), r"results\[6\] has score inf"),
+        (lambda det: det[6].update(score="0.9"), r"results\[6\] has score '0.9'"),
+        (lambda det: det[6].update(bbox=[1, float("nan"), 3, 4]), r"results\[6\] has bbox \[1, nan, 3, 4\]; expected"),
+        (lambda det: det[6].update(bbox=[1, 2, 0, 4]), r"results\[6\] has bbox \[1, 2, 0, 4\].*positive width"),
+        (lambda det: det[6].update(bbox=[1, 2, 3, -4]), r"results\[6\] has bbox \[1, 2, 3, -4\]"),
+    ],
+)
 @pytest.mark.parametrize("backend", ["faster_coco_eval", "pycocotools"])
 def test_malformed_results(vid_set, change, message, backend):
     gt_path, _, detections = vid_set
@@ -252,13 +309,18 @@ def test_truncated_json_names_the_file(vid_set, tmp_path):
         evaluate_vid(str(truncated_gt), detections)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda gt: gt["annotations"][3].pop("instance_id"), r"annotations\[3\] has no 'instance_id'"),
-    (lambda gt: gt["images"][5].pop("frame_id"), r"images\[5\] has no 'frame_id'"),
-    (lambda gt: gt.pop("categories"), r"has no top-level 'categories' list"),
-    (lambda gt: gt["annotations"][0].update(image_id=12345),
-     r"annotations\[0\] \(id 1\) has image_id 12345, which is not in the images"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda gt: gt["annotations"][3].pop("instance_id"), r"annotations\[3\] has no 'instance_id'"),
+        (lambda gt: gt["images"][5].pop("frame_id"), r"images\[5\] has no 'frame_id'"),
+        (lambda gt: gt.pop("categories"), r"has no top-level 'categories' list"),
+        (
+            lambda gt: gt["annotations"][0].update(image_id=12345),
+            r"annotations\[0\] \(id 1\) has image_id 12345, which is not in the images",
+        ),
+    ],
+)
 def test_malformed_ground_truth_names_the_key_and_the_file(tmp_path, change, message):
     gt, detections = make_vid_set()
     change(gt)

@@ -1,4 +1,5 @@
 """VIDEvaluator on a registered COCO-VID dataset (the data of test_vid_evaluation)."""
+
 import json
 import logging
 import os
@@ -24,8 +25,11 @@ def registered_dataset(vid_set):
     gt_path, gt, _ = vid_set
     name = "troi_test_vid_evaluation"
     DatasetCatalog.register(name, lambda: [])
-    MetadataCatalog.get(name).set(json_file=gt_path, evaluator_type="vid",
-                                  thing_dataset_id_to_contiguous_id={c: i for i, c in enumerate(CATEGORY_IDS)})
+    MetadataCatalog.get(name).set(
+        json_file=gt_path,
+        evaluator_type="vid",
+        thing_dataset_id_to_contiguous_id={c: i for i, c in enumerate(CATEGORY_IDS)},
+    )
     yield name, gt
     DatasetCatalog.remove(name)
     MetadataCatalog.remove(name)
@@ -47,9 +51,10 @@ def test_evaluator_end_to_end(registered_dataset, tmp_path):
     evaluator = VIDEvaluator(name, output_dir=str(tmp_path / "inference"))
     evaluator.reset()
     for start in range(0, len(gt["images"]), 4):  # batches of 4, frames without objects included
-        batch = gt["images"][start:start + 4]
-        evaluator.process([{"image_id": image["id"]} for image in batch],
-                          [{"instances": predictions(gt, image)} for image in batch])
+        batch = gt["images"][start : start + 4]
+        evaluator.process(
+            [{"image_id": image["id"]} for image in batch], [{"instances": predictions(gt, image)} for image in batch]
+        )
     results = evaluator.evaluate()
     assert list(results) == ["bbox"]
     assert results["bbox"]["AP"] == pytest.approx(100) and results["bbox"]["AP50_fast"] == pytest.approx(100)
@@ -66,8 +71,12 @@ def test_evaluator_without_predictions_warns_and_returns_zeros(registered_datase
     name, gt = registered_dataset
     evaluator = VIDEvaluator(name)
     evaluator.reset()
-    empty = Instances((480, 640), pred_boxes=Boxes(torch.zeros(0, 4)), scores=torch.zeros(0),
-                      pred_classes=torch.zeros(0, dtype=torch.int64))
+    empty = Instances(
+        (480, 640),
+        pred_boxes=Boxes(torch.zeros(0, 4)),
+        scores=torch.zeros(0),
+        pred_classes=torch.zeros(0, dtype=torch.int64),
+    )
     evaluator.process([{"image_id": gt["images"][0]["id"]}], [{"instances": empty}])
     with caplog.at_level(logging.WARNING):
         results = evaluator.evaluate()

@@ -12,7 +12,7 @@ from troi.evaluation.ytvis_evaluation import YTVIS_METRICS, evaluate_ytvis, vide
 
 def box_mask(height, width, top, left, box_height, box_width):
     mask = np.zeros((height, width), dtype=np.uint8)
-    mask[top:top + box_height, left:left + box_width] = 1
+    mask[top : top + box_height, left : left + box_width] = 1
     return mask
 
 
@@ -31,16 +31,27 @@ def write_gt(tmp_path, videos, annotations, num_categories=1):
     or ``(video_id, segmentations, iscrowd)``, all of category 1."""
     gt = {
         "videos": [
-            {"id": video_id, "height": height, "width": width, "length": length,
-             "file_names": [f"{video_id}/{frame:05d}.jpg" for frame in range(length)]}
+            {
+                "id": video_id,
+                "height": height,
+                "width": width,
+                "length": length,
+                "file_names": [f"{video_id}/{frame:05d}.jpg" for frame in range(length)],
+            }
             for video_id, height, width, length in videos
         ],
-        "categories": [{"id": category_id, "name": f"class{category_id}"}
-                       for category_id in range(1, num_categories + 1)],
+        "categories": [
+            {"id": category_id, "name": f"class{category_id}"} for category_id in range(1, num_categories + 1)
+        ],
         "annotations": [
-            {"id": index + 1, "video_id": video_id, "category_id": 1, "iscrowd": iscrowd,
-             "segmentations": segmentations,
-             "areas": [None if segm is None else float(mask_util.area(segm)) for segm in segmentations]}
+            {
+                "id": index + 1,
+                "video_id": video_id,
+                "category_id": 1,
+                "iscrowd": iscrowd,
+                "segmentations": segmentations,
+                "areas": [None if segm is None else float(mask_util.area(segm)) for segm in segmentations],
+            }
             for index, (video_id, segmentations, *crowd) in enumerate(annotations)
             for iscrowd in [crowd[0] if crowd else 0]
         ],
@@ -126,8 +137,9 @@ def test_video_iou_equals_dense_computation():
         for j, gt in enumerate(gts):
             frames = [(empty if d is None else d, empty if g is None else g) for d, g in zip(dt, gt)]
             expected[i, j] = sum((d & g).sum() for d, g in frames) / sum((d | g).sum() for d, g in frames)
-    dt_rles, gt_rles = ([track([None if m is None else m.astype(np.uint8) for m in t]) for t in tracks]
-                        for tracks in (dts, gts))
+    dt_rles, gt_rles = (
+        [track([None if m is None else m.astype(np.uint8) for m in t]) for t in tracks] for tracks in (dts, gts)
+    )
     assert np.allclose(video_iou(dt_rles, gt_rles), expected, rtol=0, atol=1e-15)
 
 
@@ -145,12 +157,16 @@ def test_area_range_is_the_mean_over_present_frames(tmp_path):
     """Track areas: 150^2 and absent -> 22500 (medium; small if absence counted as 0);
     300^2 and 10^2 -> 45050 (medium, though its first frame is large); 50^2 twice -> small.
     The small track has no prediction."""
+
     def square(side):
         return box_mask(320, 320, 0, 0, side, side)
 
     tracks = [track([square(150), None]), track([square(300), square(10)]), track([square(50), square(50)])]
-    gt = write_gt(tmp_path, [(video_id, 320, 320, 2) for video_id in (1, 2, 3)],
-                  [(video_id, segmentations) for video_id, segmentations in zip((1, 2, 3), tracks)])
+    gt = write_gt(
+        tmp_path,
+        [(video_id, 320, 320, 2) for video_id in (1, 2, 3)],
+        [(video_id, segmentations) for video_id, segmentations in zip((1, 2, 3), tracks)],
+    )
     results = evaluate_ytvis(gt, [prediction(1, tracks[0]), prediction(2, tracks[1])])
     assert results["APm"] == pytest.approx(100.0)
     assert results["ARm100"] == pytest.approx(100.0)
@@ -238,19 +254,29 @@ def test_polygon_and_uncompressed_rle_ground_truth(tmp_path):
         (prediction(1, [None] * 4, category_id=3), "results[1] refers to category_id 3"),
         (prediction(1, [None] * 3), "results[1]: video 1 has 4 frames, but the track has 3"),
         (prediction(1, rle(box_mask(10, 10, 0, 0, 2, 2))), "results[1]: 'segmentations' must be a list"),
-        (prediction(1, track([box_mask(8, 10, 0, 0, 2, 2), None, None, None])),
-         "results[1]: segmentations[0] has size [8, 10] but video 1 is [10, 10] (height, width)"),
+        (
+            prediction(1, track([box_mask(8, 10, 0, 0, 2, 2), None, None, None])),
+            "results[1]: segmentations[0] has size [8, 10] but video 1 is [10, 10] (height, width)",
+        ),
         (prediction(1, [None] * 4, score=math.nan), "results[1] has score nan; a score must be a finite number"),
         (prediction(1, [None] * 4, score="0.9"), "results[1] has score '0.9'; a score must be a finite number"),
         (prediction(1, [None] * 4, score=None), "results[1] has score None"),
-        (prediction(1, [None, [[1, 1, 4, 1, 4, 4]], None, None]),
-         "results[1]: segmentations[1] is a list, not an RLE dict"),
-        (prediction(1, [None, {"size": [10, 10], "counts": "Hello world!"}, None, None]),
-         "results[1]: segmentations[1]: 'counts' 'Hello world!' is not a compressed COCO RLE string"),
-        (prediction(1, [None, {"size": [10, 10], "counts": "0Z3"}, None, None]),
-         "results[1]: segmentations[1]: 'counts' '0Z3' decodes to a mask outside the 10x10 frame"),
-        (prediction(1, [None, {"size": [10, 10], "counts": [50, 10, 30]}, None, None]),
-         "results[1]: segmentations[1]: run lengths 'counts' must be non-negative ints adding up to 10 * 10"),
+        (
+            prediction(1, [None, [[1, 1, 4, 1, 4, 4]], None, None]),
+            "results[1]: segmentations[1] is a list, not an RLE dict",
+        ),
+        (
+            prediction(1, [None, {"size": [10, 10], "counts": "Hello world!"}, None, None]),
+            "results[1]: segmentations[1]: 'counts' 'Hello world!' is not a compressed COCO RLE string",
+        ),
+        (
+            prediction(1, [None, {"size": [10, 10], "counts": "0Z3"}, None, None]),
+            "results[1]: segmentations[1]: 'counts' '0Z3' decodes to a mask outside the 10x10 frame",
+        ),
+        (
+            prediction(1, [None, {"size": [10, 10], "counts": [50, 10, 30]}, None, None]),
+            "results[1]: segmentations[1]: run lengths 'counts' must be non-negative ints adding up to 10 * 10",
+        ),
     ],
 )
 def test_bad_results(tmp_path, square_track, bad_result, message):
@@ -292,10 +318,14 @@ def test_results_not_a_list(tmp_path, square_track):
         (lambda gt: gt.pop("videos"), "has no top-level 'videos' list"),
         (lambda gt: gt["videos"][0].pop("height"), "videos[0] has no 'height'"),
         (lambda gt: gt["annotations"][0].pop("segmentations"), "annotations[0] has no 'segmentations'"),
-        (lambda gt: gt["annotations"][0].update(video_id=9),
-         "annotations[0] (id 1) has video_id 9, which is not in the videos"),
-        (lambda gt: gt["annotations"][0]["segmentations"].pop(),
-         "annotations[0] (id 1): 'segmentations' has 3 entries but video 1 has 4 frames"),
+        (
+            lambda gt: gt["annotations"][0].update(video_id=9),
+            "annotations[0] (id 1) has video_id 9, which is not in the videos",
+        ),
+        (
+            lambda gt: gt["annotations"][0]["segmentations"].pop(),
+            "annotations[0] (id 1): 'segmentations' has 3 entries but video 1 has 4 frames",
+        ),
     ],
 )
 def test_bad_ground_truth(tmp_path, square_track, corrupt, message):

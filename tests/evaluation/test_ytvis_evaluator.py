@@ -23,11 +23,27 @@ OBJECTS = {
 
 
 def write_dataset(tmp_path, name, with_annotations=True):
-    videos = [{"id": video_id, "height": HEIGHT, "width": WIDTH, "length": LENGTH,
-               "file_names": [f"{video_id}/{frame}.jpg" for frame in range(LENGTH)]} for video_id in (5, 6)]
-    annotations = [{"id": track_id, "video_id": video_id, "category_id": category, "iscrowd": 0,
-                    "segmentations": track(masks), "areas": [None if m is None else int(m.sum()) for m in masks]}
-                   for (video_id, track_id), (category, masks) in OBJECTS.items()]
+    videos = [
+        {
+            "id": video_id,
+            "height": HEIGHT,
+            "width": WIDTH,
+            "length": LENGTH,
+            "file_names": [f"{video_id}/{frame}.jpg" for frame in range(LENGTH)],
+        }
+        for video_id in (5, 6)
+    ]
+    annotations = [
+        {
+            "id": track_id,
+            "video_id": video_id,
+            "category_id": category,
+            "iscrowd": 0,
+            "segmentations": track(masks),
+            "areas": [None if m is None else int(m.sum()) for m in masks],
+        }
+        for (video_id, track_id), (category, masks) in OBJECTS.items()
+    ]
     content = {"videos": videos, "categories": [{"id": 3, "name": "cat"}, {"id": 8, "name": "person"}]}
     if with_annotations:
         content["annotations"] = annotations

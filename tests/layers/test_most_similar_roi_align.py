@@ -9,8 +9,9 @@ from troi.layers.most_similar_roi_align import most_similar_points
 @pytest.mark.parametrize("name", ["troi_k2_n4", "troi_k4_avg"])
 def test_matches_reference_implementation(fixture_npz, name):
     data = fixture_npz(name)
-    out = most_similar_roi_align(torch.from_numpy(data["roi_feats"]), torch.from_numpy(data["ref_feats"]),
-                                 int(data["K"]))
+    out = most_similar_roi_align(
+        torch.from_numpy(data["roi_feats"]), torch.from_numpy(data["ref_feats"]), int(data["K"])
+    )
     assert out.dtype == torch.float64
     assert (out - torch.from_numpy(data["most_similar"])).abs().max() < 1e-8
 

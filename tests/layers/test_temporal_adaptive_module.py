@@ -1,4 +1,5 @@
 """TemporalAdaptiveModule against mmaction2 0.24.1's TAM (tests/fixtures/tam/README.md)."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -23,7 +24,11 @@ def test_state_dict_has_the_reference_names_and_shapes(fixture_npz):
     reference = {key: value.shape for key, value in data.items() if key.startswith(("G.", "L."))}
     assert {key: tuple(value.shape) for key, value in ours.items()} == reference
     assert [key for key in ours if key.endswith("weight") and "1." not in key] == [
-        "G.0.weight", "G.3.weight", "L.0.weight", "L.3.weight"]  # no biases
+        "G.0.weight",
+        "G.3.weight",
+        "L.0.weight",
+        "L.3.weight",
+    ]  # no biases
 
 
 def test_eval_forward_matches_reference(fixture_npz):
@@ -128,7 +133,7 @@ def test_float32_and_batches_of_several_clips_are_independent():
     x = torch.randn(12, 16, 5, 5)
     with torch.no_grad():
         together = module(x)
-        alone = torch.cat([module(x[4 * i:4 * i + 4]) for i in range(3)])
+        alone = torch.cat([module(x[4 * i : 4 * i + 4]) for i in range(3)])
     assert together.dtype == torch.float32
     assert torch.allclose(together, alone, atol=1e-6)
     assert F.mse_loss(together, x) > 0  # it does change the features

@@ -21,15 +21,17 @@ def fixture_operator(data, **kwargs):
 def test_matches_reference_implementation(fixture_npz, name, chunk_size):
     data = fixture_npz(name)
     out = fixture_operator(data, similarity_chunk_size=chunk_size)(
-        torch.from_numpy(data["roi_feats"]), torch.from_numpy(data["ref_feats"]))
+        torch.from_numpy(data["roi_feats"]), torch.from_numpy(data["ref_feats"])
+    )
     assert out.shape == data["aggregated"].shape
     assert (out - torch.from_numpy(data["aggregated"])).abs().max() < 1e-8
 
 
 @pytest.mark.parametrize("blocks", [0, 1, 4])
 def test_equals_tafa_of_most_similar_roi_align(blocks):
-    operator = TemporalRoIAlign(8, num_most_similar_points=3, num_attention_blocks=blocks,
-                                similarity_chunk_size=100).double()
+    operator = TemporalRoIAlign(
+        8, num_most_similar_points=3, num_attention_blocks=blocks, similarity_chunk_size=100
+    ).double()
     roi, support = torch.randn(4, 8, 5, 6, dtype=torch.float64), torch.randn(3, 8, 9, 7, dtype=torch.float64)
     tafa = TemporalAttentionalFeatureAggregation(8, blocks).double()
     if blocks:
@@ -77,7 +79,8 @@ def test_gradcheck(blocks):
         weight = operator.embed.weight
         assert torch.autograd.gradcheck(
             lambda w: torch.func.functional_call(operator, {"embed.weight": w}, (roi, support)),
-            (weight.detach().clone().requires_grad_(),))
+            (weight.detach().clone().requires_grad_(),),
+        )
 
 
 def test_zero_rois_and_zero_support_frames():
@@ -152,8 +155,9 @@ def test_similar_points_are_the_points_and_weights_forward_uses(blocks):
     # Rebuild eq. 8 from what similar_points reports: it must be forward's output.
     target = roi.permute(0, 2, 3, 1).reshape(cells, 6)
     support_cells = support.flatten(2).transpose(1, 2)  # (T, H*W, C)
-    most_similar = torch.stack([(found.weights[t, :, :, None] * support_cells[t][found.indices[t]]).sum(dim=1)
-                                for t in range(frames)])  # (T, M, C)
+    most_similar = torch.stack(
+        [(found.weights[t, :, :, None] * support_cells[t][found.indices[t]]).sum(dim=1) for t in range(frames)]
+    )  # (T, M, C)
     frames_cells = torch.cat([target[None], most_similar]).unflatten(2, (max(blocks, 1), -1))  # (T+1, M, N', C/N')
     rebuilt = (found.attention[..., None] * frames_cells).sum(dim=0).flatten(1)
     assert torch.allclose(rebuilt.view(2, 3, 4, 6).permute(0, 3, 1, 2), operator(roi, support), atol=1e-12)

@@ -24,15 +24,29 @@ def ground_truth(boxes, ids, classes=None):
     return instances
 
 
-def frame_group(num_supports=1, video_id=1, seed=0, boxes=((8, 8, 40, 36), (50, 20, 90, 60)), ids=(3, 4),
-                reference_boxes=((10, 8, 42, 36),), reference_ids=(3,), training=True):
+def frame_group(
+    num_supports=1,
+    video_id=1,
+    seed=0,
+    boxes=((8, 8, 40, 36), (50, 20, 90, 60)),
+    ids=(3, 4),
+    reference_boxes=((10, 8, 42, 36),),
+    reference_ids=(3,),
+    training=True,
+):
     """A target frame, its reference frame (the first support) and ``num_supports`` more."""
     generator = torch.Generator().manual_seed(seed)
     image = lambda: torch.rand(3, *SIZE, generator=generator) * 255  # noqa: E731
     num_frames = num_supports + (1 if training else 0)
-    group = {"image": image(), "height": SIZE[0], "width": SIZE[1], "video_id": video_id, "frame_id": seed,
-             "support_images": [image() for _ in range(num_frames)],
-             "support_frame_ids": [100 + seed * 10 + k for k in range(num_frames)]}
+    group = {
+        "image": image(),
+        "height": SIZE[0],
+        "width": SIZE[1],
+        "video_id": video_id,
+        "frame_id": seed,
+        "support_images": [image() for _ in range(num_frames)],
+        "support_frame_ids": [100 + seed * 10 + k for k in range(num_frames)],
+    }
     if training:
         group["instances"] = ground_truth(boxes, ids)
         group["reference_instances"] = ground_truth(reference_boxes, reference_ids)
@@ -93,8 +107,9 @@ def test_troi_branches_are_switched_separately():
 
 def run_video(model, video_id, frames):
     with torch.no_grad():
-        return [model([frame_group(2, video_id=video_id, seed=seed, training=False)])[0]["instances"]
-                for seed in frames]
+        return [
+            model([frame_group(2, video_id=video_id, seed=seed, training=False)])[0]["instances"] for seed in frames
+        ]
 
 
 @pytest.mark.parametrize("troi_on", [False, True], ids=["roi_align", "troi"])
@@ -116,8 +131,9 @@ def test_frame_without_detections_keeps_the_tracks(monkeypatch):
     first = run_video(model, 1, [0])[0]
     detect = model.proposal_generator.forward
     empty = Instances(SIZE, proposal_boxes=Boxes(torch.zeros(0, 4)), objectness_logits=torch.zeros(0))
-    monkeypatch.setattr(model.proposal_generator, "forward",
-                        lambda images, features, gt=None: ([empty] * len(images.image_sizes), {}))
+    monkeypatch.setattr(
+        model.proposal_generator, "forward", lambda images, features, gt=None: ([empty] * len(images.image_sizes), {})
+    )
     nothing = run_video(model, 1, [1])[0]
     assert len(nothing) == 0 and nothing.track_ids.shape == (0,)
     monkeypatch.setattr(model.proposal_generator, "forward", detect)

@@ -31,8 +31,9 @@ def test_each_image_uses_its_own_support_frames():
 def test_fpn_rois_search_the_support_features_of_their_own_level():
     operator = TemporalRoIAlign(4, 1, 0)
     scales = (1 / 4, 1 / 8, 1 / 16)
-    pooler = TemporalROIPooler(temporal_roi_align=operator, in_features=["p2", "p3", "p4"], scales=scales,
-                               **POOLER_ARGS)
+    pooler = TemporalROIPooler(
+        temporal_roi_align=operator, in_features=["p2", "p3", "p4"], scales=scales, **POOLER_ARGS
+    )
     features = [torch.randn(1, 4, 64 // s, 64 // s) for s in (4, 8, 16)]
     boxes = [Boxes(torch.tensor([[0.0, 0.0, 20.0, 20.0], [0.0, 0.0, 60.0, 60.0], [4.0, 4.0, 200.0, 200.0]]))]
     levels = assign_boxes_to_levels(boxes, 2, 4, 224, 4)
@@ -40,8 +41,8 @@ def test_fpn_rois_search_the_support_features_of_their_own_level():
     out = pooler(features, boxes, supports)
     plain = ROIPooler(scales=scales, **POOLER_ARGS)(features, boxes)
     for roi, level in enumerate(levels.tolist()):
-        expected = operator(plain[roi:roi + 1], supports[0][level])
-        assert torch.allclose(out[roi:roi + 1], expected, atol=1e-6)
+        expected = operator(plain[roi : roi + 1], supports[0][level])
+        assert torch.allclose(out[roi : roi + 1], expected, atol=1e-6)
 
 
 def test_gradients_reach_the_embedding():

@@ -20,7 +20,11 @@ def frame_group(num_supports, video_id=1, boxes=((8.0, 8.0, 40.0, 36.0),), suppo
     instances.gt_boxes = Boxes(torch.tensor(boxes).reshape(-1, 4))
     instances.gt_classes = torch.zeros(len(boxes), dtype=torch.long)
     return {
-        "image": image(), "height": SIZE[0], "width": SIZE[1], "instances": instances, "video_id": video_id,
+        "image": image(),
+        "height": SIZE[0],
+        "width": SIZE[1],
+        "instances": instances,
+        "video_id": video_id,
         "support_images": [image() for _ in range(num_supports)],
         "support_frame_ids": list(support_ids if support_ids is not None else range(num_supports)),
     }
@@ -44,7 +48,8 @@ def count_backbone_images_per_call(model):
     calls = []
     model.register_forward_pre_hook(lambda module, inputs: calls.append(0))
     model.backbone.register_forward_hook(
-        lambda module, inputs, output: calls.__setitem__(-1, calls[-1] + len(inputs[0])))
+        lambda module, inputs, output: calls.__setitem__(-1, calls[-1] + len(inputs[0]))
+    )
     return calls
 
 
@@ -85,8 +90,9 @@ def test_zero_proposals_at_inference(variant, monkeypatch):
     empty = Instances(SIZE)
     empty.proposal_boxes = Boxes(torch.zeros(0, 4))
     empty.objectness_logits = torch.zeros(0)
-    monkeypatch.setattr(model.proposal_generator, "forward",
-                        lambda images, features, gt=None: ([empty] * len(images.image_sizes), {}))
+    monkeypatch.setattr(
+        model.proposal_generator, "forward", lambda images, features, gt=None: ([empty] * len(images.image_sizes), {})
+    )
     with torch.no_grad():
         outputs = model([frame_group(3)])
     assert len(outputs[0]["instances"]) == 0
@@ -178,11 +184,19 @@ def test_needs_temporal_roi_heads():
 
 def numbered_frame(frame_id, num_supports=3, video_id=1, cache=None):
     """Inference input for frame ``frame_id`` of a video whose frames 0..9 are fixed images."""
-    frames = [torch.rand(3, *SIZE, generator=torch.Generator().manual_seed(video_id * 100 + i)) * 255
-              for i in range(10)]
+    frames = [
+        torch.rand(3, *SIZE, generator=torch.Generator().manual_seed(video_id * 100 + i)) * 255 for i in range(10)
+    ]
     supports = list(range(num_supports))
-    inputs = {"image": frames[frame_id], "height": SIZE[0], "width": SIZE[1], "video_id": video_id,
-              "frame_id": frame_id, "support_images": [frames[i] for i in supports], "support_frame_ids": supports}
+    inputs = {
+        "image": frames[frame_id],
+        "height": SIZE[0],
+        "width": SIZE[1],
+        "video_id": video_id,
+        "frame_id": frame_id,
+        "support_images": [frames[i] for i in supports],
+        "support_frame_ids": supports,
+    }
     return inputs if cache is None else cached(inputs, cache)
 
 
@@ -236,9 +250,22 @@ def test_the_cache_holds_at_most_its_capacity():
 def test_given_detections_get_temporal_mask_features():
     """Before, inference with detected_instances skipped the support frames in the mask branch."""
     cfg = tiny_video_cfg(troi_on=True)
-    cfg.merge_from_list(["MODEL.MASK_ON", True, "MODEL.ROI_MASK_HEAD.NAME", "MaskRCNNConvUpsampleHead",
-                         "MODEL.ROI_MASK_HEAD.NUM_CONV", 1, "MODEL.ROI_MASK_HEAD.CONV_DIM", 8,
-                         "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION", 7, "MODEL.ROI_MASK_HEAD.POOLER_TYPE", "ROIAlignV2"])
+    cfg.merge_from_list(
+        [
+            "MODEL.MASK_ON",
+            True,
+            "MODEL.ROI_MASK_HEAD.NAME",
+            "MaskRCNNConvUpsampleHead",
+            "MODEL.ROI_MASK_HEAD.NUM_CONV",
+            1,
+            "MODEL.ROI_MASK_HEAD.CONV_DIM",
+            8,
+            "MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION",
+            7,
+            "MODEL.ROI_MASK_HEAD.POOLER_TYPE",
+            "ROIAlignV2",
+        ]
+    )
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     assert model.roi_heads.mask_pooler.temporal_roi_align is not None

@@ -1,4 +1,5 @@
 """VideoRecognizer (TSN / TANet) and its segment-consensus head."""
+
 import pytest
 import torch
 
@@ -13,8 +14,14 @@ SEGMENTS = 8
 
 def clips(count, size=64, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    return [{"clip": torch.randint(0, 256, (SEGMENTS, 3, size, size), generator=generator, dtype=torch.uint8),
-             "label": index % 8, "video_id": f"clip_{index}"} for index in range(count)]
+    return [
+        {
+            "clip": torch.randint(0, 256, (SEGMENTS, 3, size, size), generator=generator, dtype=torch.uint8),
+            "label": index % 8,
+            "video_id": f"clip_{index}",
+        }
+        for index in range(count)
+    ]
 
 
 def model(backbone="build_tiny_tanet_backbone"):

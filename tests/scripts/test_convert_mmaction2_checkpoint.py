@@ -1,5 +1,6 @@
 """tools/convert_mmaction2_checkpoint.py: a TANet in mmaction2's names converts into the
 same model, twice into the same bytes; errors name what is wrong and write nothing."""
+
 import importlib.util
 import re
 from pathlib import Path
@@ -27,12 +28,17 @@ def mmaction2_name(name: str) -> str:
     stage = lambda match: f"backbone.layer{int(match.group(1)) - 1}.{match.group(2)}."  # noqa: E731
     name = re.sub(r"^backbone\.res(\d)\.(\d+)\.tam\.", lambda m: stage(m) + "tam.", name)
     name = re.sub(r"^backbone\.res(\d)\.(\d+)\.shortcut\.norm\.", lambda m: stage(m) + "block.downsample.bn.", name)
-    name = re.sub(r"^backbone\.res(\d)\.(\d+)\.shortcut\.weight$", lambda m: stage(m) + "block.downsample.conv.weight",
-                  name)
-    name = re.sub(r"^backbone\.res(\d)\.(\d+)\.conv(\d)\.norm\.", lambda m: stage(m) + f"block.conv{m.group(3)}.bn.",
-                  name)
-    return re.sub(r"^backbone\.res(\d)\.(\d+)\.conv(\d)\.weight$",
-                  lambda m: stage(m) + f"block.conv{m.group(3)}.conv.weight", name)
+    name = re.sub(
+        r"^backbone\.res(\d)\.(\d+)\.shortcut\.weight$", lambda m: stage(m) + "block.downsample.conv.weight", name
+    )
+    name = re.sub(
+        r"^backbone\.res(\d)\.(\d+)\.conv(\d)\.norm\.", lambda m: stage(m) + f"block.conv{m.group(3)}.bn.", name
+    )
+    return re.sub(
+        r"^backbone\.res(\d)\.(\d+)\.conv(\d)\.weight$",
+        lambda m: stage(m) + f"block.conv{m.group(3)}.conv.weight",
+        name,
+    )
 
 
 def trained_looking_model(seed=0):
@@ -51,8 +57,10 @@ def trained_looking_model(seed=0):
 
 def test_round_trip_gives_the_same_model_and_bytes(tmp_path):
     source = trained_looking_model()
-    checkpoint = {"meta": {"mmaction2_version": "0.24.1"},
-                  "state_dict": {mmaction2_name(name): value for name, value in source.state_dict().items()}}
+    checkpoint = {
+        "meta": {"mmaction2_version": "0.24.1"},
+        "state_dict": {mmaction2_name(name): value for name, value in source.state_dict().items()},
+    }
     assert any(key.startswith("backbone.layer1.0.block.conv1.conv") for key in checkpoint["state_dict"])
     torch.save(checkpoint, tmp_path / "tanet.pth")
     for name in ("a.pkl", "b.pkl"):
@@ -75,8 +83,20 @@ def test_errors_are_reported_and_nothing_is_written(tmp_path, capsys):
     assert "backbone.layer9.0.block.extra.weight" in capsys.readouterr().err
     del state["backbone.layer9.0.block.extra.weight"]
     torch.save({"state_dict": state}, tmp_path / "eight_classes.pth")
-    assert tool.main([str(tmp_path / "eight_classes.pth"), str(tmp_path / "out.pkl"), "--config-file", TINY,
-                      "--opts", "MODEL.RECOGNITION_HEAD.NUM_CLASSES", "5"]) == 1
+    assert (
+        tool.main(
+            [
+                str(tmp_path / "eight_classes.pth"),
+                str(tmp_path / "out.pkl"),
+                "--config-file",
+                TINY,
+                "--opts",
+                "MODEL.RECOGNITION_HEAD.NUM_CLASSES",
+                "5",
+            ]
+        )
+        == 1
+    )
     assert "wrong shape: cls_head.fc_cls.bias (8,) (model: (5,))" in capsys.readouterr().err
     assert tool.main([str(tmp_path / "missing.pth"), str(tmp_path / "out.pkl"), "--config-file", TINY]) == 1
     assert "missing.pth does not exist" in capsys.readouterr().err

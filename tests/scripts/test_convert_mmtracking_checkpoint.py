@@ -1,4 +1,5 @@
 """tools/convert_mmtracking_checkpoint.py: same bytes twice, clear errors, nothing half written."""
+
 import importlib.util
 import pickle
 from pathlib import Path
@@ -20,8 +21,17 @@ _spec.loader.exec_module(tool)
 
 def test_converting_twice_gives_the_same_bytes_and_a_loadable_config(tmp_path):
     for name in ("a", "b"):
-        assert tool.main([str(CASE / "checkpoint.pth"), str(tmp_path / f"{name}.pkl"),
-                          "--config-out", str(tmp_path / f"{name}.yaml")]) == 0
+        assert (
+            tool.main(
+                [
+                    str(CASE / "checkpoint.pth"),
+                    str(tmp_path / f"{name}.pkl"),
+                    "--config-out",
+                    str(tmp_path / f"{name}.yaml"),
+                ]
+            )
+            == 0
+        )
     assert (tmp_path / "a.pkl").read_bytes() == (tmp_path / "b.pkl").read_bytes()
     with open(tmp_path / "a.pkl", "rb") as f:
         data = pickle.load(f)
@@ -40,16 +50,22 @@ def test_a_checkpoint_without_its_config_needs_one_given(tmp_path, capsys):
     assert tool.main([str(tmp_path / "no_config.pth"), str(tmp_path / "out.pkl")]) == 1
     assert "carries no mmtracking config" in capsys.readouterr().err
     assert not (tmp_path / "out.pkl").exists()
-    assert tool.main([str(tmp_path / "no_config.pth"), str(tmp_path / "out.pkl"),
-                      "--mmtracking-config", str(CASE / "config.py")]) == 0
+    assert (
+        tool.main(
+            [str(tmp_path / "no_config.pth"), str(tmp_path / "out.pkl"), "--mmtracking-config", str(CASE / "config.py")]
+        )
+        == 0
+    )
 
 
 def test_an_extra_key_is_named_and_nothing_is_written(tmp_path, capsys):
     checkpoint = torch.load(CASE / "checkpoint.pth", map_location="cpu", weights_only=True)
     checkpoint["state_dict"]["detector.roi_head.bbox_head.aggregator.2.fc.weight"] = torch.zeros(128, 128)
     torch.save(checkpoint, tmp_path / "extra.pth")
-    assert tool.main([str(tmp_path / "extra.pth"), str(tmp_path / "out.pkl"), "--config-out",
-                      str(tmp_path / "out.yaml")]) == 1
+    assert (
+        tool.main([str(tmp_path / "extra.pth"), str(tmp_path / "out.pkl"), "--config-out", str(tmp_path / "out.yaml")])
+        == 1
+    )
     assert "not in the model: roi_heads.box_head.aggregators.fc3.fc.weight" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [tmp_path / "extra.pth"]
 
@@ -75,6 +91,5 @@ def test_a_torchvision_resnet_loads_into_the_dc5_backbone(tmp_path):
     backbone = build_backbone(cfg)
     # detectron2's name matching (as for its own converted torchvision weights)
     DetectionCheckpointer(backbone).load(str(tmp_path / "resnet50.pkl"))
-    assert torch.equal(backbone.resnet.res4[5].conv2.weight,
-                       resnet.layer3[5].conv2.weight)
+    assert torch.equal(backbone.resnet.res4[5].conv2.weight, resnet.layer3[5].conv2.weight)
     assert torch.equal(backbone.resnet.stem.conv1.norm.running_var, resnet.bn1.running_var)

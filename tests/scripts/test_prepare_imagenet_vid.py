@@ -20,16 +20,23 @@ VAL_SNIPPET = "val/ILSVRC2015_val_00000000"
 
 def _object_xml(wnid, box, trackid=None, occluded=0, generated=0):
     xmin, ymin, xmax, ymax = box
-    track = "" if trackid is None else (f"<trackid>{trackid}</trackid><occluded>{occluded}</occluded>"
-                                        f"<generated>{generated}</generated>")
-    return (f"<object>{track}<name>{wnid}</name><bndbox><xmax>{xmax}</xmax><xmin>{xmin}</xmin>"
-            f"<ymax>{ymax}</ymax><ymin>{ymin}</ymin></bndbox></object>")
+    track = (
+        ""
+        if trackid is None
+        else (f"<trackid>{trackid}</trackid><occluded>{occluded}</occluded><generated>{generated}</generated>")
+    )
+    return (
+        f"<object>{track}<name>{wnid}</name><bndbox><xmax>{xmax}</xmax><xmin>{xmin}</xmin>"
+        f"<ymax>{ymax}</ymax><ymin>{ymin}</ymin></bndbox></object>"
+    )
 
 
 def _write_xml(path, objects=(), size=(64, 48)):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"<annotation><folder>x</folder><size><width>{size[0]}</width><height>{size[1]}</height>"
-                    f"</size>{''.join(objects)}</annotation>")
+    path.write_text(
+        f"<annotation><folder>x</folder><size><width>{size[0]}</width><height>{size[1]}</height>"
+        f"</size>{''.join(objects)}</annotation>"
+    )
 
 
 @pytest.fixture
@@ -47,14 +54,19 @@ def ilsvrc(tmp_path):
     for frame in range(3):
         _write_xml(vid / SHORT_SNIPPET / f"{frame:06d}.xml", [_object_xml(BEAR, (1, 1, 5, 5), trackid=0)])
     for frame in range(4):
-        _write_xml(vid / VAL_SNIPPET / f"{frame:06d}.xml",
-                   [] if frame == 2 else [_object_xml(ZEBRA, (3, 4, 13, 24), trackid=0)], size=(80, 60))
+        _write_xml(
+            vid / VAL_SNIPPET / f"{frame:06d}.xml",
+            [] if frame == 2 else [_object_xml(ZEBRA, (3, 4, 13, 24), trackid=0)],
+            size=(80, 60),
+        )
     det = root / "Annotations" / "DET" / "train"
     _write_xml(det / "ILSVRC2013_train" / AIRPLANE / f"{AIRPLANE}_1.xml", [_object_xml(AIRPLANE, (0, 0, 9, 9))])
     _write_xml(det / "ILSVRC2013_train" / AIRPLANE / f"{AIRPLANE}_2.xml", [_object_xml(AIRPLANE, (1, 1, 9, 9))])
     _write_xml(det / "ILSVRC2013_train" / TENCH / f"{TENCH}_1.xml", [_object_xml(TENCH, (0, 0, 5, 5))])
-    _write_xml(det / "ILSVRC2014_train_0000" / "ILSVRC2014_train_00000001.xml",
-               [_object_xml(TENCH, (0, 0, 5, 5)), _object_xml(ZEBRA, (2, 3, 12, 13))])
+    _write_xml(
+        det / "ILSVRC2014_train_0000" / "ILSVRC2014_train_00000001.xml",
+        [_object_xml(TENCH, (0, 0, 5, 5)), _object_xml(ZEBRA, (2, 3, 12, 13))],
+    )
     return root
 
 
@@ -66,7 +78,10 @@ def _load(path):
 def test_vid_jsons_without_split_lists(ilsvrc, tmp_path):
     written = prepare.convert(str(ilsvrc), str(tmp_path / "out"), show_progress=False)
     assert sorted(os.listdir(tmp_path / "out")) == [
-        "imagenet_det_30cls_train.json", "imagenet_vid_train.json", "imagenet_vid_val.json"]
+        "imagenet_det_30cls_train.json",
+        "imagenet_vid_train.json",
+        "imagenet_vid_val.json",
+    ]
     train = _load(written["vid_train"])
     assert [c["name"] for c in train["categories"]][:3] == ["airplane", "antelope", "bear"]
     assert [v["name"] for v in train["videos"]] == [TRAIN_SNIPPET, SHORT_SNIPPET]
@@ -77,9 +92,20 @@ def test_vid_jsons_without_split_lists(ilsvrc, tmp_path):
     assert all(image["is_vid_train_frame"] for image in train["images"] if image["video_id"] == 2)
 
     airplane = [a for a in train["annotations"] if a["image_id"] == long_frames[3]["id"] and a["category_id"] == 1]
-    assert airplane == [{"id": airplane[0]["id"], "image_id": long_frames[3]["id"], "video_id": 1, "instance_id": 1,
-                         "category_id": 1, "bbox": [3, 2, 10, 10], "area": 100, "iscrowd": 0, "occluded": True,
-                         "generated": False}]
+    assert airplane == [
+        {
+            "id": airplane[0]["id"],
+            "image_id": long_frames[3]["id"],
+            "video_id": 1,
+            "instance_id": 1,
+            "category_id": 1,
+            "bbox": [3, 2, 10, 10],
+            "area": 100,
+            "iscrowd": 0,
+            "occluded": True,
+            "generated": False,
+        }
+    ]
     tracks = {(a["video_id"], a["category_id"]): set() for a in train["annotations"]}
     for annotation in train["annotations"]:
         tracks[(annotation["video_id"], annotation["category_id"])].add(annotation["instance_id"])
@@ -98,16 +124,23 @@ def test_vid_jsons_without_split_lists(ilsvrc, tmp_path):
 def test_det_json_keeps_vid_classes_and_balances_them(ilsvrc, tmp_path):
     det = _load(prepare.convert(str(ilsvrc), str(tmp_path), ["det_train"], show_progress=False)["det_train"])
     names = [video["name"] for video in det["videos"]]
-    assert names == ["train/ILSVRC2013_train/n02691156/n02691156_1", "train/ILSVRC2013_train/n02691156/n02691156_2",
-                     "train/ILSVRC2014_train_0000/ILSVRC2014_train_00000001"]
+    assert names == [
+        "train/ILSVRC2013_train/n02691156/n02691156_1",
+        "train/ILSVRC2013_train/n02691156/n02691156_2",
+        "train/ILSVRC2014_train_0000/ILSVRC2014_train_00000001",
+    ]
     assert all(image["frame_id"] == 0 and image["is_vid_train_frame"] for image in det["images"])
     assert det["images"][2]["file_name"] == "train/ILSVRC2014_train_0000/ILSVRC2014_train_00000001.JPEG"
     assert [(a["image_id"], a["category_id"], a["bbox"]) for a in det["annotations"]] == [
-        (1, 1, [0, 0, 9, 9]), (2, 1, [1, 1, 8, 8]), (3, 30, [2, 3, 10, 10])]
+        (1, 1, [0, 0, 9, 9]),
+        (2, 1, [1, 1, 8, 8]),
+        (3, 30, [2, 3, 10, 10]),
+    ]
     assert len({a["instance_id"] for a in det["annotations"]}) == 3
 
-    one_per_class = prepare.convert(str(ilsvrc), str(tmp_path), ["det_train"], det_images_per_class=1,
-                                    show_progress=False)
+    one_per_class = prepare.convert(
+        str(ilsvrc), str(tmp_path), ["det_train"], det_images_per_class=1, show_progress=False
+    )
     assert [v["name"] for v in _load(one_per_class["det_train"])["videos"]] == [names[0], names[2]]
     assert len(load_coco_vid_json(one_per_class["det_train"], "", check_files=False)) == 2
 
@@ -117,14 +150,19 @@ def test_fgfa_split_lists(ilsvrc, tmp_path):
     lists.mkdir()
     (lists / "VID_train_15frames.txt").write_text(f"{TRAIN_SNIPPET} 1 2 20\n{TRAIN_SNIPPET} 2 11 20\n")
     (lists / "DET_train_30classes.txt").write_text(
-        f"train/ILSVRC2013_train/{TENCH}/{TENCH}_1 1\ntrain/ILSVRC2014_train_0000/ILSVRC2014_train_00000001 2\n")
+        f"train/ILSVRC2013_train/{TENCH}/{TENCH}_1 1\ntrain/ILSVRC2014_train_0000/ILSVRC2014_train_00000001 2\n"
+    )
     written = prepare.convert(str(ilsvrc), str(tmp_path), ["vid_train", "det_train"], show_progress=False)
     train = _load(written["vid_train"])
     assert [(image["video_id"], image["frame_id"]) for image in train["images"] if image["is_vid_train_frame"]] == [
-        (1, 1), (1, 10)]  # 1-based frame numbers in the list; a snippet not listed gets no key frame
+        (1, 1),
+        (1, 10),
+    ]  # 1-based frame numbers in the list; a snippet not listed gets no key frame
     det = _load(written["det_train"])
     assert [video["name"] for video in det["videos"]] == [
-        f"train/ILSVRC2013_train/{TENCH}/{TENCH}_1", "train/ILSVRC2014_train_0000/ILSVRC2014_train_00000001"]
+        f"train/ILSVRC2013_train/{TENCH}/{TENCH}_1",
+        "train/ILSVRC2014_train_0000/ILSVRC2014_train_00000001",
+    ]
     assert [a["image_id"] for a in det["annotations"]] == [2]  # the listed tench image is kept, empty
 
 
@@ -143,8 +181,10 @@ def test_malformed_xml_names_the_file(ilsvrc, tmp_path):
     broken.write_text("<annotation><size><width>8</width>")
     with pytest.raises(ValueError, match=f"malformed XML {broken}"):
         prepare.convert(str(ilsvrc), str(tmp_path), ["vid_val"], show_progress=False)
-    broken.write_text("<annotation><size><width>8</width><height>8</height></size><object><name>n02391049</name>"
-                      "</object></annotation>")
+    broken.write_text(
+        "<annotation><size><width>8</width><height>8</height></size><object><name>n02391049</name>"
+        "</object></annotation>"
+    )
     with pytest.raises(ValueError, match=f"{broken}: <object> #0 has no <bndbox>"):
         prepare.convert(str(ilsvrc), str(tmp_path), ["vid_val"], show_progress=False)
     assert not any(name.startswith("imagenet_vid_val") for name in os.listdir(tmp_path))
@@ -152,8 +192,11 @@ def test_malformed_xml_names_the_file(ilsvrc, tmp_path):
 
 def test_a_json_the_loader_would_refuse_is_not_written(ilsvrc, tmp_path):
     _write_xml(ilsvrc / "Annotations" / "VID" / VAL_SNIPPET / "000001.xml", [_object_xml(ZEBRA, (13, 4, 3, 24))])
-    with pytest.raises(ValueError, match=r"annotations\[1\] \(id 2\) in .*imagenet_vid_val.json: bbox \[13, 4, -10, "
-                                         r"20\] has a negative width"):
+    with pytest.raises(
+        ValueError,
+        match=r"annotations\[1\] \(id 2\) in .*imagenet_vid_val.json: bbox \[13, 4, -10, "
+        r"20\] has a negative width",
+    ):
         prepare.convert(str(ilsvrc), str(tmp_path), ["vid_val"], show_progress=False)
     assert not any(name.startswith("imagenet_vid_val") for name in os.listdir(tmp_path))
 

@@ -46,8 +46,10 @@ def test_outputs_are_evaluable_ytvis_jsons(tmp_path):
     assert run(tmp_path, "--holdout-videos", "4") == 0
     holdout_path = tmp_path / "split" / "holdout.json"
     holdout = json.loads(holdout_path.read_text())
-    perfect = [{"video_id": a["video_id"], "category_id": a["category_id"], "score": 1.0,
-                "segmentations": a["segmentations"]} for a in holdout["annotations"]]
+    perfect = [
+        {"video_id": a["video_id"], "category_id": a["category_id"], "score": 1.0, "segmentations": a["segmentations"]}
+        for a in holdout["annotations"]
+    ]
     assert evaluate_ytvis(holdout_path, perfect)["AP"] == pytest.approx(100.0)
 
 
@@ -81,8 +83,10 @@ def test_bad_holdout_size(tmp_path, capsys, args, message):
         (lambda dataset: dataset.pop("categories"), "has no top-level 'categories' list"),
         (lambda dataset: dataset["videos"][2].pop("id"), "videos[2] has no 'id'"),
         (lambda dataset: dataset["annotations"][1].pop("video_id"), "annotations[1] has no 'video_id'"),
-        (lambda dataset: dataset["annotations"][1].update(video_id=99),
-         "annotations[1] (id 2) has video_id 99, which is not in the videos"),
+        (
+            lambda dataset: dataset["annotations"][1].update(video_id=99),
+            "annotations[1] (id 2) has video_id 99, which is not in the videos",
+        ),
         (lambda dataset: dataset["videos"][1].update(id=1), "video ids [1] appear more than once"),
     ],
 )
@@ -147,9 +151,21 @@ def test_failure_while_renaming_leaves_no_output(tmp_path, monkeypatch):
 
 def test_command_line(tmp_path):
     completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--json", str(GT), "--output-dir", str(tmp_path),
-         "--holdout-fraction", "0.5", "--seed", "1"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--json",
+            str(GT),
+            "--output-dir",
+            str(tmp_path),
+            "--holdout-fraction",
+            "0.5",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "holdout.json: 6 videos" in completed.stdout
     assert sorted(path.name for path in tmp_path.iterdir()) == ["holdout.json", "train.json"]

@@ -40,9 +40,12 @@ def test_job_key_depends_on_what_the_result_depends_on(tmp_path):
 
 def test_plot_writes_a_png(tmp_path):
     metrics = lambda ap: {"AP50": ap, "AP50_degraded": ap - 5, "AP50_clean": ap + 5}  # noqa: E731
-    results = {"seed": 0, "single_frame": metrics(40),
-               "K": {str(k): metrics(50 + k) for k in synthetic_gain.ABLATION_K},
-               "T": {str(t): metrics(45 + t) for t in synthetic_gain.ABLATION_T}}
+    results = {
+        "seed": 0,
+        "single_frame": metrics(40),
+        "K": {str(k): metrics(50 + k) for k in synthetic_gain.ABLATION_K},
+        "T": {str(t): metrics(45 + t) for t in synthetic_gain.ABLATION_T},
+    }
     path = tmp_path / "plots" / "ablations.png"
     synthetic_gain.plot_ablations(results, str(path))
     image = matplotlib.image.imread(path)
@@ -52,12 +55,28 @@ def test_plot_writes_a_png(tmp_path):
 
 def test_class_agnostic_metrics_ignore_the_class(tmp_path):
     job = synthetic_gain.make_job(args(tmp_path), "troi", synthetic_gain.CONFIGS["troi"])
-    images = [{"id": i, "video_id": 1, "frame_id": i - 1, "file_name": f"{i}.jpg", "width": 64, "height": 64,
-               "degraded": i == 2} for i in (1, 2)]
-    annotations = [{"id": i, "image_id": i, "category_id": 1, "instance_id": 1, "bbox": [8, 8, 30, 30],
-                    "area": 900, "iscrowd": 0} for i in (1, 2)]
-    ground_truth = {"videos": [{"id": 1, "name": "v"}], "images": images, "annotations": annotations,
-                    "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+    images = [
+        {
+            "id": i,
+            "video_id": 1,
+            "frame_id": i - 1,
+            "file_name": f"{i}.jpg",
+            "width": 64,
+            "height": 64,
+            "degraded": i == 2,
+        }
+        for i in (1, 2)
+    ]
+    annotations = [
+        {"id": i, "image_id": i, "category_id": 1, "instance_id": 1, "bbox": [8, 8, 30, 30], "area": 900, "iscrowd": 0}
+        for i in (1, 2)
+    ]
+    ground_truth = {
+        "videos": [{"id": 1, "name": "v"}],
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+    }
     gt_path = Path(job["data_dir"]) / "val" / "coco_vid.json"
     gt_path.parent.mkdir(parents=True)
     gt_path.write_text(json.dumps(ground_truth))
@@ -67,6 +86,9 @@ def test_class_agnostic_metrics_ignore_the_class(tmp_path):
     detections_path.parent.mkdir(parents=True)
     detections_path.write_text(json.dumps(detections))
     metrics = synthetic_gain.class_agnostic_metrics(job)
-    assert metrics == {"AP50_class_agnostic": 100.0, "AP50_degraded_class_agnostic": 100.0,
-                       "AP50_clean_class_agnostic": 100.0}
+    assert metrics == {
+        "AP50_class_agnostic": 100.0,
+        "AP50_degraded_class_agnostic": 100.0,
+        "AP50_clean_class_agnostic": 100.0,
+    }
     assert evaluate_vid(gt_path, detections)["AP50_degraded"] == 0.0

@@ -1,5 +1,6 @@
 """Converters of the reference implementations' checkpoints and configs (mmtracking 0.14,
 torchvision ResNets) into this project's detectron2 models."""
+
 from .. import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from .mmcv_config import MMCVConfigError, parse_mmcv_config
 from .mmtracking_checkpoint import ConvertedCheckpoint, convert_checkpoint, write_converted

@@ -15,6 +15,7 @@ which map to ``backbone.stem.conv1[.norm]``, ``backbone.res<s+1>.<b>.conv<k>[.no
 other key is an error naming it; the result is checked against the model of a config
 (names and shapes) before anything is written.
 """
+
 import pickle
 import re
 from collections import OrderedDict
@@ -70,8 +71,9 @@ def convert_tanet_state_dict(state_dict: Mapping[str, torch.Tensor]) -> "Ordered
         else:
             unmapped.append(key)
     if unmapped:
-        raise CheckpointConversionError(f"{len(unmapped)} keys of the checkpoint are not mmaction2 TANet "
-                                        f"recognizer keys: {', '.join(unmapped)}")
+        raise CheckpointConversionError(
+            f"{len(unmapped)} keys of the checkpoint are not mmaction2 TANet recognizer keys: {', '.join(unmapped)}"
+        )
     if not converted:
         raise CheckpointConversionError("the checkpoint holds no parameters")
     return OrderedDict(sorted(converted.items()))

@@ -7,6 +7,7 @@ mmtracking's training writes its merged config into every checkpoint it saves
 subset (no names, no other calls, no imports), so reading a downloaded checkpoint's config
 runs none of its code and needs no mmcv.
 """
+
 import ast
 from typing import Any, Dict
 
@@ -36,10 +37,14 @@ def parse_mmcv_config(text: str, source: str = "<config>") -> Dict[str, Any]:
     for statement in module.body:
         if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
             continue  # a docstring
-        if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
-                and isinstance(statement.targets[0], ast.Name)):
-            raise MMCVConfigError(f"{source}: line {statement.lineno}: expected 'name = value', "
-                                  f"got {type(statement).__name__}")
+        if not (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
+            raise MMCVConfigError(
+                f"{source}: line {statement.lineno}: expected 'name = value', got {type(statement).__name__}"
+            )
         config[statement.targets[0].id] = _value(statement.value, source)
     return config
 
@@ -58,8 +63,15 @@ def _value(node: ast.AST, source: str) -> Any:
         return tuple(_value(element, source) for element in node.elts)
     if isinstance(node, ast.Dict) and None not in node.keys:
         return {_value(key, source): _value(value, source) for key, value in zip(node.keys, node.values)}
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args
-            and all(keyword.arg is not None for keyword in node.keywords)):
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and not node.args
+        and all(keyword.arg is not None for keyword in node.keywords)
+    ):
         return {keyword.arg: _value(keyword.value, source) for keyword in node.keywords}
-    raise MMCVConfigError(f"{source}: line {getattr(node, 'lineno', '?')}: unsupported expression "
-                          f"{ast.unparse(node)!r} (an mmcv pretty_text config holds literals and dict(...) only)")
+    raise MMCVConfigError(
+        f"{source}: line {getattr(node, 'lineno', '?')}: unsupported expression "
+        f"{ast.unparse(node)!r} (an mmcv pretty_text config holds literals and dict(...) only)"
+    )

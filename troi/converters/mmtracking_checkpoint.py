@@ -9,6 +9,7 @@ parameter present, with its shape, nothing left over. A torchvision ResNet conve
 detectron2's ResNet names and loads by detectron2's name matching into any of this
 project's ResNet backbones (an ImageNet initialisation, as the reference's training uses).
 """
+
 import os
 import pickle
 from typing import Optional
@@ -22,11 +23,22 @@ from .. import modeling  # noqa: F401  (registers the architectures build_model 
 from ..utils import atomic_outputs
 from .mmcv_config import parse_mmcv_config
 from .mmtracking_config import box_coder_stds, detectron2_config
-from .mmtracking_weights import CheckpointConversionError, TargetLayout, checkpoint_kind, convert_state_dict, \
-    delta_scales
+from .mmtracking_weights import (
+    CheckpointConversionError,
+    TargetLayout,
+    checkpoint_kind,
+    convert_state_dict,
+    delta_scales,
+)
 
-__all__ = ["ConvertedCheckpoint", "check_against_model", "convert_checkpoint", "load_state_dict", "target_layout",
-           "write_converted"]
+__all__ = [
+    "ConvertedCheckpoint",
+    "check_against_model",
+    "convert_checkpoint",
+    "load_state_dict",
+    "target_layout",
+    "write_converted",
+]
 
 
 class ConvertedCheckpoint:
@@ -63,11 +75,13 @@ def target_layout(cfg: CfgNode, mm: dict) -> TargetLayout:
         backbone_prefix="backbone.bottom_up." if fpn else "backbone.resnet.",
         anchor_sizes=len(cfg.MODEL.ANCHOR_GENERATOR.SIZES[0]),
         anchor_ratios=len(cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS[0]),
-        rpn_delta_scales=delta_scales(box_coder_stds(detector["rpn_head"], "model.detector.rpn_head"),
-                                      cfg.MODEL.RPN.BBOX_REG_WEIGHTS),
-        box_delta_scales=delta_scales(box_coder_stds(detector["roi_head"]["bbox_head"],
-                                                     "model.detector.roi_head.bbox_head"),
-                                      cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS),
+        rpn_delta_scales=delta_scales(
+            box_coder_stds(detector["rpn_head"], "model.detector.rpn_head"), cfg.MODEL.RPN.BBOX_REG_WEIGHTS
+        ),
+        box_delta_scales=delta_scales(
+            box_coder_stds(detector["roi_head"]["bbox_head"], "model.detector.roi_head.bbox_head"),
+            cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS,
+        ),
     )
 
 
@@ -78,21 +92,34 @@ def check_against_model(converted, cfg: CfgNode, source: str):
     cfg = cfg.clone()
     cfg.defrost()
     cfg.MODEL.DEVICE = "cpu"
-    expected = {name: tuple(value.shape) for name, value in build_model(cfg).state_dict().items()
-                if not name.endswith("num_batches_tracked") and name not in ("pixel_mean", "pixel_std")}
+    expected = {
+        name: tuple(value.shape)
+        for name, value in build_model(cfg).state_dict().items()
+        if not name.endswith("num_batches_tracked") and name not in ("pixel_mean", "pixel_std")
+    }
     missing = sorted(set(expected) - set(converted))
     extra = sorted(set(converted) - set(expected))
-    wrong = sorted(f"{name} {tuple(converted[name].shape)} (model: {expected[name]})"
-                   for name in set(expected) & set(converted) if tuple(converted[name].shape) != expected[name])
-    problems = [f"{label}: {', '.join(names)}" for label, names in
-                (("missing from the checkpoint", missing), ("not in the model", extra), ("wrong shape", wrong))
-                if names]
+    wrong = sorted(
+        f"{name} {tuple(converted[name].shape)} (model: {expected[name]})"
+        for name in set(expected) & set(converted)
+        if tuple(converted[name].shape) != expected[name]
+    )
+    problems = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (
+            ("missing from the checkpoint", missing),
+            ("not in the model", extra),
+            ("wrong shape", wrong),
+        )
+        if names
+    ]
     if problems:
         raise CheckpointConversionError(f"{source} does not match the model of its config; " + "; ".join(problems))
 
 
-def convert_checkpoint(path: str, *, mmtracking_config: Optional[str] = None, weights_path: str = "",
-                       trust: bool = False) -> ConvertedCheckpoint:
+def convert_checkpoint(
+    path: str, *, mmtracking_config: Optional[str] = None, weights_path: str = "", trust: bool = False
+) -> ConvertedCheckpoint:
     """Convert checkpoint ``path`` (see the module doc).
 
     Args:
@@ -110,8 +137,10 @@ def convert_checkpoint(path: str, *, mmtracking_config: Optional[str] = None, we
     elif "config" in meta:
         text, source = meta["config"], f"{path} meta['config']"
     else:
-        raise CheckpointConversionError(f"{path} carries no mmtracking config (meta['config']); pass the config "
-                                        "it was trained with (--mmtracking-config)")
+        raise CheckpointConversionError(
+            f"{path} carries no mmtracking config (meta['config']); pass the config "
+            "it was trained with (--mmtracking-config)"
+        )
     mm = parse_mmcv_config(text, source)
     cfg = detectron2_config(mm, weights=weights_path)
     model = convert_state_dict(state_dict, kind, target_layout(cfg, mm))
@@ -122,8 +151,11 @@ def convert_checkpoint(path: str, *, mmtracking_config: Optional[str] = None, we
 def write_converted(converted: ConvertedCheckpoint, output: str, config_output: Optional[str] = None):
     """Write the pickle (and the yaml config), all whole or none."""
     author = "torchvision" if converted.kind == "torchvision_resnet" else f"mmtracking ({converted.kind})"
-    data = {"model": dict(converted.model), "__author__": author,
-            "matching_heuristics": converted.kind == "torchvision_resnet"}
+    data = {
+        "model": dict(converted.model),
+        "__author__": author,
+        "matching_heuristics": converted.kind == "torchvision_resnet",
+    }
     if config_output is not None and converted.cfg is None:
         raise CheckpointConversionError("a torchvision backbone has no detectron2 config of its own (no --config-out)")
     config_text = converted.cfg.dump() if config_output is not None else None

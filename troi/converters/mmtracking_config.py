@@ -11,6 +11,7 @@ freezes its statistics, ``norm_eval``), exact at inference. Training fields (sam
 losses, optimizer) are carried over where detectron2 has them; the schedule (epochs) is
 not, since iterations per epoch depend on the dataset.
 """
+
 from typing import Any, Dict, List, Optional, Sequence
 
 from detectron2.config import CfgNode, get_cfg
@@ -45,8 +46,12 @@ def _expect(condition: bool, path: str, value: Any, wanted: str):
 def box_coder_stds(head: dict, path: str) -> List[float]:
     """The ``target_stds`` of a head's DeltaXYWHBBoxCoder (``head`` at ``path``), checked."""
     coder = _get(head, "bbox_coder", {})
-    _expect(coder.get("type", "DeltaXYWHBBoxCoder") == "DeltaXYWHBBoxCoder", f"{path}.bbox_coder.type",
-            coder.get("type"), "needs DeltaXYWHBBoxCoder")
+    _expect(
+        coder.get("type", "DeltaXYWHBBoxCoder") == "DeltaXYWHBBoxCoder",
+        f"{path}.bbox_coder.type",
+        coder.get("type"),
+        "needs DeltaXYWHBBoxCoder",
+    )
     means = list(coder.get("target_means", [0.0] * 4))
     _expect(all(mean == 0 for mean in means), f"{path}.bbox_coder.target_means", means, "needs zero means")
     return [float(std) for std in coder.get("target_stds", [1.0] * 4)]
@@ -110,15 +115,23 @@ def _backbone(cfg: CfgNode, backbone: dict, fpn: bool):
     _expect(groups == 1 or base == 64, f"{path}.base_channels", base, "a ResNeXt needs 64")
     strides, dilations = tuple(backbone.get("strides", (1, 2, 2, 2))), tuple(backbone.get("dilations", (1, 1, 1, 1)))
     if fpn:
-        _expect(strides == (1, 2, 2, 2) and dilations == (1, 1, 1, 1), f"{path}.strides/dilations",
-                (strides, dilations), "an FPN backbone needs strides (1, 2, 2, 2) without dilation")
+        _expect(
+            strides == (1, 2, 2, 2) and dilations == (1, 1, 1, 1),
+            f"{path}.strides/dilations",
+            (strides, dilations),
+            "an FPN backbone needs strides (1, 2, 2, 2) without dilation",
+        )
         out = tuple(backbone.get("out_indices", (0, 1, 2, 3)))
         _expect(out == (0, 1, 2, 3), f"{path}.out_indices", out, "an FPN backbone needs (0, 1, 2, 3)")
         cfg.MODEL.BACKBONE.NAME = "build_resnet_fpn_backbone"
         cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
     else:
-        _expect(strides == (1, 2, 2, 1) and dilations == (1, 1, 1, 2), f"{path}.strides/dilations",
-                (strides, dilations), "a DC5 backbone needs strides (1, 2, 2, 1) and dilations (1, 1, 1, 2)")
+        _expect(
+            strides == (1, 2, 2, 1) and dilations == (1, 1, 1, 2),
+            f"{path}.strides/dilations",
+            (strides, dilations),
+            "a DC5 backbone needs strides (1, 2, 2, 1) and dilations (1, 1, 1, 2)",
+        )
         out = tuple(backbone.get("out_indices", ()))
         _expect(out == (3,), f"{path}.out_indices", out, "a DC5 backbone needs (3,)")
         cfg.MODEL.BACKBONE.NAME = "build_resnet_dc5_backbone"
@@ -140,20 +153,31 @@ def _neck(cfg: CfgNode, neck: dict, fpn: bool):
     res5_channels = cfg.MODEL.RESNETS.RES2_OUT_CHANNELS * 8
     if fpn:
         _expect(neck.get("type") == "FPN", f"{path}.type", neck.get("type"), "needs FPN")
-        widths = [cfg.MODEL.RESNETS.RES2_OUT_CHANNELS * 2 ** i for i in range(4)]
-        _expect(list(neck.get("in_channels", [])) == widths, f"{path}.in_channels", neck.get("in_channels"),
-                f"needs the backbone's {widths}")
-        _expect(neck.get("num_outs") == 5 and not neck.get("add_extra_convs", False)
-                and neck.get("start_level", 0) == 0,
-                f"{path}.num_outs/add_extra_convs/start_level", neck, "needs P2-P6 with P6 by max pooling")
+        widths = [cfg.MODEL.RESNETS.RES2_OUT_CHANNELS * 2**i for i in range(4)]
+        _expect(
+            list(neck.get("in_channels", [])) == widths,
+            f"{path}.in_channels",
+            neck.get("in_channels"),
+            f"needs the backbone's {widths}",
+        )
+        _expect(
+            neck.get("num_outs") == 5 and not neck.get("add_extra_convs", False) and neck.get("start_level", 0) == 0,
+            f"{path}.num_outs/add_extra_convs/start_level",
+            neck,
+            "needs P2-P6 with P6 by max pooling",
+        )
         _expect(neck.get("norm_cfg") is None, f"{path}.norm_cfg", neck.get("norm_cfg"), "needs an FPN without norm")
         cfg.MODEL.FPN.IN_FEATURES = ["res2", "res3", "res4", "res5"]
         cfg.MODEL.FPN.OUT_CHANNELS = int(neck["out_channels"])
         cfg.MODEL.FPN.NORM = ""
         return
     _expect(neck.get("type") == "ChannelMapper", f"{path}.type", neck.get("type"), "needs ChannelMapper")
-    _expect(list(neck.get("in_channels", [])) == [res5_channels], f"{path}.in_channels", neck.get("in_channels"),
-            f"needs the backbone's [{res5_channels}]")
+    _expect(
+        list(neck.get("in_channels", [])) == [res5_channels],
+        f"{path}.in_channels",
+        neck.get("in_channels"),
+        f"needs the backbone's [{res5_channels}]",
+    )
     _expect(neck.get("kernel_size", 3) == 3, f"{path}.kernel_size", neck.get("kernel_size"), "needs 3")
     _expect(neck.get("norm_cfg") is None, f"{path}.norm_cfg", neck.get("norm_cfg"), "needs no norm")
     activation = neck.get("act_cfg", {"type": "ReLU"})
@@ -173,14 +197,26 @@ def _rpn(cfg: CfgNode, detector: dict):
     _expect(head.get("type") == "RPNHead", f"{path}.type", head.get("type"), "needs RPNHead")
     features = ["p2", "p3", "p4", "p5", "p6"] if cfg.MODEL.BACKBONE.NAME.endswith("fpn_backbone") else ["dc5"]
     anchors = _get(head, "anchor_generator")
-    _expect(anchors.get("type") == "AnchorGenerator" and anchors.get("octave_base_scale") is None,
-            f"{path}.anchor_generator", anchors, "needs an AnchorGenerator with scales")
-    _expect(anchors.get("center_offset", 0.0) == 0.0, f"{path}.anchor_generator.center_offset",
-            anchors.get("center_offset"), "needs 0")
+    _expect(
+        anchors.get("type") == "AnchorGenerator" and anchors.get("octave_base_scale") is None,
+        f"{path}.anchor_generator",
+        anchors,
+        "needs an AnchorGenerator with scales",
+    )
+    _expect(
+        anchors.get("center_offset", 0.0) == 0.0,
+        f"{path}.anchor_generator.center_offset",
+        anchors.get("center_offset"),
+        "needs 0",
+    )
     strides = list(anchors["strides"])
     base_sizes = list(anchors.get("base_sizes") or strides)
-    _expect(len(strides) == len(features), f"{path}.anchor_generator.strides", strides,
-            f"needs one stride per level {features}")
+    _expect(
+        len(strides) == len(features),
+        f"{path}.anchor_generator.strides",
+        strides,
+        f"needs one stride per level {features}",
+    )
     cfg.MODEL.ANCHOR_GENERATOR.SIZES = [[float(base * scale) for scale in anchors["scales"]] for base in base_sizes]
     cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[float(ratio) for ratio in anchors["ratios"]]]
     cfg.MODEL.ANCHOR_GENERATOR.OFFSET = 0.0
@@ -210,8 +246,12 @@ def _rpn(cfg: CfgNode, detector: dict):
 def _loss(node: CfgNode, head: dict, path: str):
     """BBOX_REG_LOSS_TYPE / SMOOTH_L1_BETA of an RPN or box head's ``loss_bbox``."""
     loss = head.get("loss_bbox", {"type": "L1Loss"})
-    _expect(loss.get("type") in ("SmoothL1Loss", "L1Loss"), f"{path}.loss_bbox.type", loss.get("type"),
-            "needs SmoothL1Loss or L1Loss")
+    _expect(
+        loss.get("type") in ("SmoothL1Loss", "L1Loss"),
+        f"{path}.loss_bbox.type",
+        loss.get("type"),
+        "needs SmoothL1Loss or L1Loss",
+    )
     node.BBOX_REG_LOSS_TYPE = "smooth_l1"
     node.SMOOTH_L1_BETA = float(loss.get("beta", 1.0)) if loss["type"] == "SmoothL1Loss" else 0.0
     node.BBOX_REG_LOSS_WEIGHT = float(loss.get("loss_weight", 1.0))
@@ -221,12 +261,23 @@ def _roi_layer(extractor: dict, path: str, strides: Sequence[int]) -> dict:
     layer = _get(extractor, "roi_layer")
     _expect(layer.get("type") == "RoIAlign", f"{path}.roi_layer.type", layer.get("type"), "needs RoIAlign")
     _expect(layer.get("pool_mode", "avg") == "avg", f"{path}.roi_layer.pool_mode", layer.get("pool_mode"), "avg")
-    _expect(list(extractor.get("featmap_strides", [])) == list(strides), f"{path}.featmap_strides",
-            extractor.get("featmap_strides"), f"needs {list(strides)}")
-    _expect(extractor.get("finest_scale", 56) == 56, f"{path}.finest_scale", extractor.get("finest_scale"),
-            "needs 56 (detectron2's canonical level 4 at 224)")
-    return {"resolution": int(layer["output_size"]), "sampling_ratio": int(layer.get("sampling_ratio", 0)),
-            "type": "ROIAlignV2" if layer.get("aligned", True) else "ROIAlign"}
+    _expect(
+        list(extractor.get("featmap_strides", [])) == list(strides),
+        f"{path}.featmap_strides",
+        extractor.get("featmap_strides"),
+        f"needs {list(strides)}",
+    )
+    _expect(
+        extractor.get("finest_scale", 56) == 56,
+        f"{path}.finest_scale",
+        extractor.get("finest_scale"),
+        "needs 56 (detectron2's canonical level 4 at 224)",
+    )
+    return {
+        "resolution": int(layer["output_size"]),
+        "sampling_ratio": int(layer.get("sampling_ratio", 0)),
+        "type": "ROIAlignV2" if layer.get("aligned", True) else "ROIAlign",
+    }
 
 
 def _roi_heads(cfg: CfgNode, detector: dict, video_detection: bool):
@@ -247,16 +298,24 @@ def _roi_heads(cfg: CfgNode, detector: dict, video_detection: bool):
         cfg.MODEL.TROI.NUM_MOST_SIMILAR_POINTS = int(extractor.get("num_most_similar_points", 2))
         cfg.MODEL.TROI.NUM_ATTENTION_BLOCKS = max(int(extractor.get("num_temporal_attention_blocks", 4)), 0)
     else:
-        _expect(extractor.get("type") == "SingleRoIExtractor", f"{path}.bbox_roi_extractor.type",
-                extractor.get("type"), "needs SingleRoIExtractor or TemporalRoIAlign")
+        _expect(
+            extractor.get("type") == "SingleRoIExtractor",
+            f"{path}.bbox_roi_extractor.type",
+            extractor.get("type"),
+            "needs SingleRoIExtractor or TemporalRoIAlign",
+        )
     _box_head(cfg, _get(roi_head, "bbox_head"), f"{path}.bbox_head", video_detection)
     if "mask_head" in roi_head:
         _mask_head(cfg, roi_head, path, strides)
     train = _get(detector, "train_cfg.rcnn", {})
     if train:
         assigner, sampler = train["assigner"], train["sampler"]
-        _expect(assigner["pos_iou_thr"] == assigner["neg_iou_thr"], "model.detector.train_cfg.rcnn.assigner",
-                assigner, "needs pos_iou_thr == neg_iou_thr (detectron2's one threshold)")
+        _expect(
+            assigner["pos_iou_thr"] == assigner["neg_iou_thr"],
+            "model.detector.train_cfg.rcnn.assigner",
+            assigner,
+            "needs pos_iou_thr == neg_iou_thr (detectron2's one threshold)",
+        )
         cfg.MODEL.ROI_HEADS.IOU_THRESHOLDS = [float(assigner["pos_iou_thr"])]
         cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = int(sampler["num"])
         cfg.MODEL.ROI_HEADS.POSITIVE_FRACTION = float(sampler["pos_fraction"])
@@ -265,8 +324,12 @@ def _roi_heads(cfg: CfgNode, detector: dict, video_detection: bool):
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = float(test["score_thr"])
     cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST = _nms_threshold(test, "model.detector.test_cfg.rcnn")
     cfg.TEST.DETECTIONS_PER_IMAGE = int(test["max_per_img"])
-    _expect(test.get("mask_thr_binary", 0.5) == 0.5, "model.detector.test_cfg.rcnn.mask_thr_binary",
-            test.get("mask_thr_binary"), "needs 0.5 (detectron2's mask threshold)")
+    _expect(
+        test.get("mask_thr_binary", 0.5) == 0.5,
+        "model.detector.test_cfg.rcnn.mask_thr_binary",
+        test.get("mask_thr_binary"),
+        "needs 0.5 (detectron2's mask threshold)",
+    )
 
 
 def _box_head(cfg: CfgNode, head: dict, path: str, video_detection: bool):
@@ -281,18 +344,30 @@ def _box_head(cfg: CfgNode, head: dict, path: str, video_detection: bool):
     cfg.MODEL.ROI_BOX_HEAD.NUM_CONV = 0
     cfg.MODEL.ROI_BOX_HEAD.NUM_FC = num_fcs
     cfg.MODEL.ROI_BOX_HEAD.FC_DIM = int(head.get("fc_out_channels", 1024))
-    _expect(int(head.get("roi_feat_size", 7)) == cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION, f"{path}.roi_feat_size",
-            head.get("roi_feat_size"), "needs the RoI extractor's output size")
+    _expect(
+        int(head.get("roi_feat_size", 7)) == cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION,
+        f"{path}.roi_feat_size",
+        head.get("roi_feat_size"),
+        "needs the RoI extractor's output size",
+    )
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = int(head["num_classes"])
     cfg.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG = bool(head.get("reg_class_agnostic", False))
     cfg.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = tuple(1.0 / std for std in box_coder_stds(head, path))
     _loss(cfg.MODEL.ROI_BOX_HEAD, head, path)
     if video_detection:
         aggregator = _get(head, "aggregator")
-        _expect(aggregator.get("type") == "SelsaAggregator", f"{path}.aggregator.type", aggregator.get("type"),
-                "needs SelsaAggregator")
-        _expect(aggregator.get("in_channels") == cfg.MODEL.ROI_BOX_HEAD.FC_DIM, f"{path}.aggregator.in_channels",
-                aggregator.get("in_channels"), "needs fc_out_channels")
+        _expect(
+            aggregator.get("type") == "SelsaAggregator",
+            f"{path}.aggregator.type",
+            aggregator.get("type"),
+            "needs SelsaAggregator",
+        )
+        _expect(
+            aggregator.get("in_channels") == cfg.MODEL.ROI_BOX_HEAD.FC_DIM,
+            f"{path}.aggregator.in_channels",
+            aggregator.get("in_channels"),
+            "needs fc_out_channels",
+        )
         cfg.MODEL.SELSA.ENABLED = True
         cfg.MODEL.SELSA.NUM_ATTENTION_BLOCKS = int(aggregator.get("num_attention_blocks", 16))
         cfg.MODEL.SELSA.AGGREGATE_AFTER_FC = []
@@ -302,8 +377,12 @@ def _box_head(cfg: CfgNode, head: dict, path: str, video_detection: bool):
 def _mask_head(cfg: CfgNode, roi_head: dict, path: str, strides: Sequence[int]):
     head = roi_head["mask_head"]
     _expect(head.get("type") == "FCNMaskHead", f"{path}.mask_head.type", head.get("type"), "needs FCNMaskHead")
-    _expect(head.get("upsample_cfg", {"type": "deconv"}).get("type") == "deconv", f"{path}.mask_head.upsample_cfg",
-            head.get("upsample_cfg"), "needs a 2x deconv")
+    _expect(
+        head.get("upsample_cfg", {"type": "deconv"}).get("type") == "deconv",
+        f"{path}.mask_head.upsample_cfg",
+        head.get("upsample_cfg"),
+        "needs a 2x deconv",
+    )
     pooler = _roi_layer(_get(roi_head, "mask_roi_extractor"), f"{path}.mask_roi_extractor", strides)
     cfg.MODEL.MASK_ON = True
     cfg.MODEL.ROI_MASK_HEAD.NAME = "MaskRCNNConvUpsampleHead"
@@ -321,8 +400,12 @@ def _track_head(cfg: CfgNode, track_head: dict, tracker: dict):
     _expect(track_head.get("type") == "RoITrackHead", f"{path}.type", track_head.get("type"), "needs RoITrackHead")
     pooler = _roi_layer(_get(track_head, "roi_extractor"), f"{path}.roi_extractor", [4, 8, 16, 32])
     embed = _get(track_head, "embed_head")
-    _expect(embed.get("type") == "RoIEmbedHead" and int(embed.get("num_convs", 0)) == 0, f"{path}.embed_head",
-            embed, "needs a RoIEmbedHead of FCs only")
+    _expect(
+        embed.get("type") == "RoIEmbedHead" and int(embed.get("num_convs", 0)) == 0,
+        f"{path}.embed_head",
+        embed,
+        "needs a RoIEmbedHead of FCs only",
+    )
     cfg.MODEL.TRACK_HEAD.NAME = "TrackEmbeddingHead"
     cfg.MODEL.TRACK_HEAD.NUM_FC = int(embed.get("num_fcs", 2))
     cfg.MODEL.TRACK_HEAD.FC_DIM = int(embed.get("fc_out_channels", 1024))
@@ -406,18 +489,27 @@ def _support_frames(cfg: CfgNode, mm: dict, video_detection: bool):
         cfg.INPUT.REFERENCE_FRAME.FRAME_RANGE = int(frame_range if isinstance(frame_range, int) else max(frame_range))
         return
     if sampler:
-        _expect(sampler.get("method") == "bilateral_uniform" and sampler.get("filter_key_img", True),
-                "data.train.ref_img_sampler", sampler, "needs bilateral_uniform without the key frame")
+        _expect(
+            sampler.get("method") == "bilateral_uniform" and sampler.get("filter_key_img", True),
+            "data.train.ref_img_sampler",
+            sampler,
+            "needs bilateral_uniform without the key frame",
+        )
         frame_range = sampler["frame_range"]
         cfg.INPUT.SUPPORT_FRAMES.TRAIN.NUM = int(sampler["num_ref_imgs"])
         cfg.INPUT.SUPPORT_FRAMES.TRAIN.METHOD = "random"
-        cfg.INPUT.SUPPORT_FRAMES.TRAIN.FRAME_RANGE = int(frame_range if isinstance(frame_range, int)
-                                                         else max(abs(v) for v in frame_range))
+        cfg.INPUT.SUPPORT_FRAMES.TRAIN.FRAME_RANGE = int(
+            frame_range if isinstance(frame_range, int) else max(abs(v) for v in frame_range)
+        )
         cfg.INPUT.SUPPORT_FRAMES.TRAIN.BEYOND_ENDS = "drop"
         cfg.INPUT.SUPPORT_FRAMES.TRAIN.INCLUDE_TARGET = False
     test = _get(mm, "data.test.ref_img_sampler")
-    _expect(test.get("method") == "test_with_adaptive_stride", "data.test.ref_img_sampler.method", test.get("method"),
-            "needs test_with_adaptive_stride (uniform over the video)")
+    _expect(
+        test.get("method") == "test_with_adaptive_stride",
+        "data.test.ref_img_sampler.method",
+        test.get("method"),
+        "needs test_with_adaptive_stride (uniform over the video)",
+    )
     frame_range = test.get("frame_range", [-7, 7])
     # mmtracking resets num_ref_imgs to frame_range[1] - frame_range[0] for test samplers.
     num = frame_range[1] - frame_range[0] if isinstance(frame_range, list) else 2 * frame_range

@@ -28,6 +28,7 @@ The mapping (checked on the reference's own outputs, ``tests/converters``):
   regression row (weight and bias) of coordinate ``j`` is scaled by ``std_j * weight_j``
   (:func:`delta_scales`; 1 when the weights are ``1 / std``).
 """
+
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -36,8 +37,15 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-__all__ = ["CHECKPOINT_KINDS", "CheckpointConversionError", "TargetLayout", "anchor_permutation",
-           "checkpoint_kind", "convert_state_dict", "delta_scales"]
+__all__ = [
+    "CHECKPOINT_KINDS",
+    "CheckpointConversionError",
+    "TargetLayout",
+    "anchor_permutation",
+    "checkpoint_kind",
+    "convert_state_dict",
+    "delta_scales",
+]
 
 CHECKPOINT_KINDS = ("selsa", "selsa_troi", "masktrack", "torchvision_resnet")
 
@@ -83,8 +91,8 @@ def checkpoint_kind(keys: Sequence[str]) -> str:
         return "torchvision_resnet"
     sample = ", ".join(sorted(keys)[:5])
     raise CheckpointConversionError(
-        f"not an mmtracking SELSA / SELSA+TRoI / MaskTrack R-CNN or torchvision ResNet state dict (keys: "
-        f"{sample}, ...)")
+        f"not an mmtracking SELSA / SELSA+TRoI / MaskTrack R-CNN or torchvision ResNet state dict (keys: {sample}, ...)"
+    )
 
 
 def anchor_permutation(num_sizes: int, num_ratios: int) -> List[int]:
@@ -119,8 +127,9 @@ def _backbone_rules(bb: str) -> List[_Rule]:
 
 
 def _detector_rules(layout: TargetLayout) -> List[_Rule]:
-    rules = [("backbone." + pattern, name, transform) for pattern, name, transform in
-             _backbone_rules(layout.backbone_prefix)]
+    rules = [
+        ("backbone." + pattern, name, transform) for pattern, name, transform in _backbone_rules(layout.backbone_prefix)
+    ]
     rules += [
         (r"neck\.convs\.0\.conv\.(weight|bias)", "backbone.neck.{0}", None),
         (r"neck\.lateral_convs\.(\d)\.conv\.(weight|bias)", "backbone.fpn_lateral{0+2}.{1}", None),
@@ -128,11 +137,17 @@ def _detector_rules(layout: TargetLayout) -> List[_Rule]:
         (r"rpn_head\.rpn_conv\.(weight|bias)", "proposal_generator.rpn_head.conv.{0}", None),
         (r"rpn_head\.rpn_cls\.(weight|bias)", "proposal_generator.rpn_head.objectness_logits.{0}", "anchors"),
         (r"rpn_head\.rpn_reg\.(weight|bias)", "proposal_generator.rpn_head.anchor_deltas.{0}", "rpn_deltas"),
-        (r"roi_head\.bbox_roi_extractor\.embed_network\.conv\.(weight|bias)",
-         "roi_heads.box_pooler.temporal_roi_align.embed.{0}", None),
+        (
+            r"roi_head\.bbox_roi_extractor\.embed_network\.conv\.(weight|bias)",
+            "roi_heads.box_pooler.temporal_roi_align.embed.{0}",
+            None,
+        ),
         (r"roi_head\.bbox_head\.shared_fcs\.(\d+)\.(weight|bias)", "roi_heads.box_head.fc{0+1}.{1}", None),
-        (r"roi_head\.bbox_head\.aggregator\.(\d+)\.(fc_embed|ref_fc_embed|fc|ref_fc)\.(weight|bias)",
-         "roi_heads.box_head.aggregators.fc{0+1}.{1}.{2}", None),
+        (
+            r"roi_head\.bbox_head\.aggregator\.(\d+)\.(fc_embed|ref_fc_embed|fc|ref_fc)\.(weight|bias)",
+            "roi_heads.box_head.aggregators.fc{0+1}.{1}.{2}",
+            None,
+        ),
         (r"roi_head\.bbox_head\.fc_cls\.(weight|bias)", "roi_heads.box_predictor.cls_score.{0}", None),
         (r"roi_head\.bbox_head\.fc_reg\.(weight|bias)", "roi_heads.box_predictor.bbox_pred.{0}", "box_deltas"),
         (r"roi_head\.mask_head\.convs\.(\d+)\.conv\.(weight|bias)", "roi_heads.mask_head.mask_fcn{0+1}.{1}", None),
@@ -146,10 +161,12 @@ def _detector_rules(layout: TargetLayout) -> List[_Rule]:
 
 def _name(template: str, groups: Sequence[str]) -> str:
     """Fill ``{i}`` with group ``i`` and ``{i+k}`` with group ``i`` plus ``k``."""
+
     def fill(match):
         index, _, offset = match.group(1).partition("+")
         value = groups[int(index)]
         return str(int(value) + int(offset)) if offset else value
+
     return re.sub(r"\{(\d+(?:\+\d+)?)\}", fill, template)
 
 
@@ -180,8 +197,9 @@ def _transforms(layout: TargetLayout) -> Dict[Optional[str], Callable[[np.ndarra
     }
 
 
-def convert_state_dict(state_dict: Mapping[str, torch.Tensor], kind: str,
-                       layout: TargetLayout) -> "OrderedDict[str, np.ndarray]":
+def convert_state_dict(
+    state_dict: Mapping[str, torch.Tensor], kind: str, layout: TargetLayout
+) -> "OrderedDict[str, np.ndarray]":
     """Rename and transform every tensor of an mmtracking / torchvision ``state_dict`` of
     ``kind`` (:data:`CHECKPOINT_KINDS`) for a detectron2 model of ``layout``.
 
@@ -220,6 +238,7 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], kind: str,
         else:
             unmapped.append(key)
     if unmapped:
-        raise CheckpointConversionError(f"{len(unmapped)} keys of the {kind} checkpoint have no detectron2 "
-                                        f"counterpart: {', '.join(unmapped)}")
+        raise CheckpointConversionError(
+            f"{len(unmapped)} keys of the {kind} checkpoint have no detectron2 counterpart: {', '.join(unmapped)}"
+        )
     return OrderedDict(sorted(converted.items()))

@@ -1,4 +1,5 @@
 """Video data: frame-group sampling and mapping, loaders, dataset registration."""
+
 from .. import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from . import datasets  # noqa: F401  (registers the builtin datasets)
 from .build import build_frame_group_test_loader, build_frame_group_train_loader

@@ -1,4 +1,5 @@
 """Train and test data loaders of frame groups."""
+
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader, get_detection_dataset_dicts
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.utils import comm
@@ -12,8 +13,13 @@ from .support_frame_positions import frames_kept_at_test
 from .video_index import VideoIndex
 from .vis_frame_group_mapper import VISFrameGroupDatasetMapper
 
-__all__ = ["CachedInferenceLoader", "build_frame_group_train_loader", "build_frame_group_test_loader",
-           "check_num_classes", "training_targets"]
+__all__ = [
+    "CachedInferenceLoader",
+    "build_frame_group_train_loader",
+    "build_frame_group_test_loader",
+    "check_num_classes",
+    "training_targets",
+]
 
 
 def training_targets(dataset_dicts, filter_empty: bool):
@@ -34,8 +40,10 @@ def check_num_classes(cfg, dataset_names) -> None:
         classes = metadata.get("thing_classes")
         if classes is not None and len(classes) != expected:
             source = f" ({metadata.json_file})" if metadata.get("json_file") else ""
-            raise ValueError(f"dataset {name!r}{source} has {len(classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
-                             f"{expected}: set MODEL.ROI_HEADS.NUM_CLASSES {len(classes)}")
+            raise ValueError(
+                f"dataset {name!r}{source} has {len(classes)} classes but MODEL.ROI_HEADS.NUM_CLASSES is "
+                f"{expected}: set MODEL.ROI_HEADS.NUM_CLASSES {len(classes)}"
+            )
 
 
 def build_frame_group_train_loader(cfg, mapper=None) -> ResumableTrainLoader:
@@ -52,16 +60,22 @@ def build_frame_group_train_loader(cfg, mapper=None) -> ResumableTrainLoader:
         raise ValueError(f"no training target frames in {cfg.DATASETS.TRAIN}: no key frame has annotations")
     world_size = comm.get_world_size()
     if cfg.SOLVER.IMS_PER_BATCH % world_size:
-        raise ValueError(f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not a multiple of the {world_size} "
-                         f"training processes")
+        raise ValueError(
+            f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not a multiple of the {world_size} training processes"
+        )
     if mapper is None:
         tracking = getattr(META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE), "trains_on_reference_frames", False)
         mapper_class = VISFrameGroupDatasetMapper if tracking else FrameGroupDatasetMapper
         mapper = mapper_class(cfg, is_train=True, videos=VideoIndex(dataset_dicts, keep_annotations=tracking))
-    return ResumableTrainLoader(targets, mapper, training_index_sampler(cfg, targets), seed=training_seed(cfg),
-                                batch_size=cfg.SOLVER.IMS_PER_BATCH // world_size,
-                                aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
-                                num_workers=cfg.DATALOADER.NUM_WORKERS)
+    return ResumableTrainLoader(
+        targets,
+        mapper,
+        training_index_sampler(cfg, targets),
+        seed=training_seed(cfg),
+        batch_size=cfg.SOLVER.IMS_PER_BATCH // world_size,
+        aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+    )
 
 
 class CachedInferenceLoader:
@@ -99,7 +113,11 @@ def build_frame_group_test_loader(cfg, dataset_name: str, mapper=None):
     check_num_classes(cfg, [dataset_name])
     if mapper is None:
         mapper = FrameGroupDatasetMapper(cfg, is_train=False, videos=VideoIndex(dataset_dicts))
-    loader = build_detection_test_loader(dataset_dicts, mapper=mapper, sampler=VideoInferenceSampler(dataset_dicts),
-                                         num_workers=cfg.DATALOADER.NUM_WORKERS)
+    loader = build_detection_test_loader(
+        dataset_dicts,
+        mapper=mapper,
+        sampler=VideoInferenceSampler(dataset_dicts),
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+    )
     support = cfg.INPUT.SUPPORT_FRAMES.TEST
     return CachedInferenceLoader(loader, max_frames=frames_kept_at_test(support.NUM, support.INCLUDE_TARGET))

@@ -1,4 +1,5 @@
 """Train and test data loaders of video recognition clips."""
+
 from typing import Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader, get_detection_dataset_dicts
@@ -8,8 +9,13 @@ from ..utils import training_seed
 from .clip_mapper import ClipDatasetMapper
 from .resumable_train_loader import ResumableTrainLoader, training_index_sampler
 
-__all__ = ["RECOGNITION_EVALUATOR_TYPE", "build_clip_train_loader", "build_clip_test_loader", "check_num_classes",
-           "is_recognition_dataset"]
+__all__ = [
+    "RECOGNITION_EVALUATOR_TYPE",
+    "build_clip_train_loader",
+    "build_clip_test_loader",
+    "check_num_classes",
+    "is_recognition_dataset",
+]
 
 RECOGNITION_EVALUATOR_TYPE = "recognition"
 
@@ -17,11 +23,14 @@ RECOGNITION_EVALUATOR_TYPE = "recognition"
 def is_recognition_dataset(dataset_names: Sequence[str]) -> bool:
     """Whether the datasets are video recognition ones (``evaluator_type`` "recognition" in
     their metadata): all of them or none, else ValueError."""
-    kinds = {name: MetadataCatalog.get(name).get("evaluator_type") == RECOGNITION_EVALUATOR_TYPE
-             for name in dataset_names}
+    kinds = {
+        name: MetadataCatalog.get(name).get("evaluator_type") == RECOGNITION_EVALUATOR_TYPE for name in dataset_names
+    }
     if len(set(kinds.values())) > 1:
-        raise ValueError(f"datasets {list(dataset_names)} mix video recognition ({[n for n, r in kinds.items() if r]}) "
-                         "and detection datasets")
+        raise ValueError(
+            f"datasets {list(dataset_names)} mix video recognition ({[n for n, r in kinds.items() if r]}) "
+            "and detection datasets"
+        )
     return any(kinds.values())
 
 
@@ -32,8 +41,10 @@ def check_num_classes(cfg, dataset_names: Sequence[str]) -> None:
     for name in dataset_names:
         num_classes = MetadataCatalog.get(name).get("num_classes")
         if num_classes is not None and num_classes != expected:
-            raise ValueError(f"dataset {name!r} has {num_classes} classes but MODEL.RECOGNITION_HEAD.NUM_CLASSES is "
-                             f"{expected}: set MODEL.RECOGNITION_HEAD.NUM_CLASSES {num_classes}")
+            raise ValueError(
+                f"dataset {name!r} has {num_classes} classes but MODEL.RECOGNITION_HEAD.NUM_CLASSES is "
+                f"{expected}: set MODEL.RECOGNITION_HEAD.NUM_CLASSES {num_classes}"
+            )
 
 
 def build_clip_train_loader(cfg, mapper=None) -> ResumableTrainLoader:
@@ -45,13 +56,20 @@ def build_clip_train_loader(cfg, mapper=None) -> ResumableTrainLoader:
     dataset_dicts = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
     world_size = comm.get_world_size()
     if cfg.SOLVER.IMS_PER_BATCH % world_size:
-        raise ValueError(f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not a multiple of the {world_size} "
-                         f"training processes")
+        raise ValueError(
+            f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not a multiple of the {world_size} training processes"
+        )
     if mapper is None:
         mapper = ClipDatasetMapper(cfg, is_train=True, dataset_names=cfg.DATASETS.TRAIN)
-    return ResumableTrainLoader(dataset_dicts, mapper, training_index_sampler(cfg, dataset_dicts),
-                                seed=training_seed(cfg), batch_size=cfg.SOLVER.IMS_PER_BATCH // world_size,
-                                aspect_ratio_grouping=False, num_workers=cfg.DATALOADER.NUM_WORKERS)
+    return ResumableTrainLoader(
+        dataset_dicts,
+        mapper,
+        training_index_sampler(cfg, dataset_dicts),
+        seed=training_seed(cfg),
+        batch_size=cfg.SOLVER.IMS_PER_BATCH // world_size,
+        aspect_ratio_grouping=False,
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+    )
 
 
 def build_clip_test_loader(cfg, dataset_name: str, mapper=None):

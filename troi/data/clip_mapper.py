@@ -1,4 +1,5 @@
 """Map a video recognition dataset dict to a clip: TSN-sampled frames, augmented as one."""
+
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -28,9 +29,11 @@ def build_clip_augmentations(cfg, is_train: bool) -> List[T.Augmentation]:
     resize = build_resize(cfg, is_train)
     if not is_train:
         return [resize, CenterCrop(clip.CROP_SIZE)]
-    augmentations = [resize, MultiScaleCrop(clip.CROP_SIZE, clip.CROP_SCALES, clip.MAX_ASPECT_GAP,
-                                            clip.RANDOM_CROP_POSITION),
-                     T.Resize((clip.CROP_SIZE, clip.CROP_SIZE))]
+    augmentations = [
+        resize,
+        MultiScaleCrop(clip.CROP_SIZE, clip.CROP_SCALES, clip.MAX_ASPECT_GAP, clip.RANDOM_CROP_POSITION),
+        T.Resize((clip.CROP_SIZE, clip.CROP_SIZE)),
+    ]
     if clip.FLIP_PROB > 0:
         augmentations.append(T.RandomFlip(prob=clip.FLIP_PROB, horizontal=True))
     return augmentations
@@ -39,11 +42,15 @@ def build_clip_augmentations(cfg, is_train: bool) -> List[T.Augmentation]:
 def dataset_flip_label_map(dataset_names: Sequence[str]) -> Dict[int, int]:
     """The ``flip_label_map`` (class -> class under a horizontal flip) the datasets'
     metadata share; ``{}`` (classes unchanged) when they have none."""
-    maps = {name: {int(k): int(v) for k, v in MetadataCatalog.get(name).get("flip_label_map", {}).items()}
-            for name in dataset_names}
+    maps = {
+        name: {int(k): int(v) for k, v in MetadataCatalog.get(name).get("flip_label_map", {}).items()}
+        for name in dataset_names
+    }
     if len({tuple(sorted(m.items())) for m in maps.values()}) > 1:
-        raise ValueError(f"datasets {list(dataset_names)} have different flip_label_maps {maps}: train on one of "
-                         "them at a time, or set INPUT.CLIP.FLIP_PROB 0")
+        raise ValueError(
+            f"datasets {list(dataset_names)} have different flip_label_maps {maps}: train on one of "
+            "them at a time, or set INPUT.CLIP.FLIP_PROB 0"
+        )
     return next(iter(maps.values()), {})
 
 
@@ -73,8 +80,15 @@ class ClipDatasetMapper:
     """
 
     @configurable
-    def __init__(self, is_train: bool, *, num_segments: int, augmentations: List[T.Augmentation],
-                 image_format: str = "RGB", flip_label_map: Optional[Dict[int, int]] = None):
+    def __init__(
+        self,
+        is_train: bool,
+        *,
+        num_segments: int,
+        augmentations: List[T.Augmentation],
+        image_format: str = "RGB",
+        flip_label_map: Optional[Dict[int, int]] = None,
+    ):
         if image_format not in CLIP_FORMATS:
             raise ValueError(f"INPUT.FORMAT {image_format!r}: clips are read as one of {CLIP_FORMATS}")
         self.is_train = is_train
@@ -85,9 +99,13 @@ class ClipDatasetMapper:
 
     @classmethod
     def from_config(cls, cfg, is_train: bool, dataset_names: Sequence[str] = ()):
-        return {"is_train": is_train, "num_segments": cfg.INPUT.CLIP.NUM_SEGMENTS,
-                "augmentations": build_clip_augmentations(cfg, is_train), "image_format": cfg.INPUT.FORMAT,
-                "flip_label_map": dataset_flip_label_map(dataset_names) if is_train else {}}
+        return {
+            "is_train": is_train,
+            "num_segments": cfg.INPUT.CLIP.NUM_SEGMENTS,
+            "augmentations": build_clip_augmentations(cfg, is_train),
+            "image_format": cfg.INPUT.FORMAT,
+            "flip_label_map": dataset_flip_label_map(dataset_names) if is_train else {},
+        }
 
     def __call__(self, record: dict) -> dict:
         video_id = record["video_id"]
@@ -99,8 +117,7 @@ class ClipDatasetMapper:
         if any(isinstance(t, T.HFlipTransform) for t in transforms.transforms):
             label = self.flip_label_map.get(label, label)
         clip = np.ascontiguousarray(np.stack(clip).transpose(0, 3, 1, 2))  # (T, 3, H, W)
-        return {"clip": torch.from_numpy(clip), "label": label, "video_id": video_id,
-                "frame_indices": indices.tolist()}
+        return {"clip": torch.from_numpy(clip), "label": label, "video_id": video_id, "frame_indices": indices.tolist()}
 
     def _read(self, record: dict):
         """The sampled frames (``[H, W, 3]`` uint8 in ``image_format``) and their indices."""
@@ -113,11 +130,12 @@ class ClipDatasetMapper:
             frame_dir, template, start = record["frame_dir"], record["filename_tmpl"], record["start_index"]
             num_frames = record["num_frames"] or count_rawframes(frame_dir, template, start)
             if num_frames < 1:
-                raise ValueError(f"clip {record['video_id']}: {frame_dir} holds no frame "
-                                 f"{template.format(start)}")
+                raise ValueError(f"clip {record['video_id']}: {frame_dir} holds no frame {template.format(start)}")
             indices = segment_frame_indices(num_frames, self.num_segments, random=self.is_train)
-            frames = [self._read_frame(os.path.join(frame_dir, template.format(start + int(index))),
-                                       record["video_id"]) for index in indices]
+            frames = [
+                self._read_frame(os.path.join(frame_dir, template.format(start + int(index))), record["video_id"])
+                for index in indices
+            ]
         if self.image_format == "RGB":
             frames = [frame[:, :, ::-1] for frame in frames]
         return frames, indices

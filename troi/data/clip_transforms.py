@@ -9,6 +9,7 @@ crops, on a grid of quarter steps of the free space) or anywhere with ``random_p
 :class:`CenterCrop` is the test crop. Both return detectron2 ``CropTransform``\\ s, so one
 drawn on a clip's first frame applies to all its frames.
 """
+
 from typing import Sequence
 
 import numpy as np
@@ -39,8 +40,13 @@ class MultiScaleCrop(T.Augmentation):
         random_position: any position instead of the 13 fixed ones.
     """
 
-    def __init__(self, output_size: int, scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66), max_aspect_gap: int = 1,
-                 random_position: bool = False):
+    def __init__(
+        self,
+        output_size: int,
+        scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
+        max_aspect_gap: int = 1,
+        random_position: bool = False,
+    ):
         super().__init__()
         if not scales or not all(0 < scale <= 1 for scale in scales):
             raise ValueError(f"INPUT.CLIP.CROP_SCALES must be fractions in (0, 1], got {list(scales)}")
@@ -55,10 +61,15 @@ class MultiScaleCrop(T.Augmentation):
         height, width = image.shape[:2]
         sides = [int(min(height, width) * scale) for scale in self.scales]
         sides = [self.output_size if abs(side - self.output_size) < SNAP_DISTANCE else side for side in sides]
-        sizes = [(crop_width, crop_height) for i, crop_height in enumerate(sides) for j, crop_width in enumerate(sides)
-                 if abs(i - j) <= self.max_aspect_gap]
-        crop_width, crop_height = (min(side, limit) for side, limit in zip(sizes[np.random.randint(len(sizes))],
-                                                                            (width, height)))
+        sizes = [
+            (crop_width, crop_height)
+            for i, crop_height in enumerate(sides)
+            for j, crop_width in enumerate(sides)
+            if abs(i - j) <= self.max_aspect_gap
+        ]
+        crop_width, crop_height = (
+            min(side, limit) for side, limit in zip(sizes[np.random.randint(len(sizes))], (width, height))
+        )
         if self.random_position:
             x0 = np.random.randint(width - crop_width + 1)
             y0 = np.random.randint(height - crop_height + 1)
@@ -78,6 +89,8 @@ class CenterCrop(T.Augmentation):
     def get_transform(self, image: np.ndarray) -> T.CropTransform:
         height, width = image.shape[:2]
         if height < self.size or width < self.size:
-            raise ValueError(f"a {width}x{height} frame is smaller than the {self.size}x{self.size} centre crop "
-                             "(INPUT.CLIP.CROP_SIZE; resize with INPUT.MIN_SIZE_TEST)")
+            raise ValueError(
+                f"a {width}x{height} frame is smaller than the {self.size}x{self.size} centre crop "
+                "(INPUT.CLIP.CROP_SIZE; resize with INPUT.MIN_SIZE_TEST)"
+            )
         return T.CropTransform((width - self.size) // 2, (height - self.size) // 2, self.size, self.size)

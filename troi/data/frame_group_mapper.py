@@ -1,4 +1,5 @@
 """A DatasetMapper that yields a target frame together with its support frames."""
+
 import copy
 from typing import List
 
@@ -42,13 +43,24 @@ class FrameGroupDatasetMapper(DatasetMapper):
     """
 
     @configurable
-    def __init__(self, is_train: bool, *, videos: VideoIndex, num_support_frames: int, sampling_method: str,
-                 frame_range: int, stride: int, beyond_ends: str = "clamp", include_target: bool = False,
-                 **kwargs):
+    def __init__(
+        self,
+        is_train: bool,
+        *,
+        videos: VideoIndex,
+        num_support_frames: int,
+        sampling_method: str,
+        frame_range: int,
+        stride: int,
+        beyond_ends: str = "clamp",
+        include_target: bool = False,
+        **kwargs,
+    ):
         super().__init__(is_train, **kwargs)
         if sampling_method not in SAMPLING_METHODS:
-            raise ValueError(f"unknown support frame sampling method {sampling_method!r}; "
-                             f"choose one of {SAMPLING_METHODS}")
+            raise ValueError(
+                f"unknown support frame sampling method {sampling_method!r}; choose one of {SAMPLING_METHODS}"
+            )
         if beyond_ends not in BEYOND_ENDS:
             raise ValueError(f"INPUT.SUPPORT_FRAMES.*.BEYOND_ENDS={beyond_ends!r}: choose one of {BEYOND_ENDS}")
         self.videos = videos
@@ -64,12 +76,20 @@ class FrameGroupDatasetMapper(DatasetMapper):
     @classmethod
     def from_config(cls, cfg, is_train: bool = True, *, videos: VideoIndex):
         ret = super().from_config(cfg, is_train)
-        ret["augmentations"] = [build_resize(cfg, is_train) if isinstance(augmentation, T.ResizeShortestEdge)
-                                else augmentation for augmentation in ret["augmentations"]]
+        ret["augmentations"] = [
+            build_resize(cfg, is_train) if isinstance(augmentation, T.ResizeShortestEdge) else augmentation
+            for augmentation in ret["augmentations"]
+        ]
         support = cfg.INPUT.SUPPORT_FRAMES.TRAIN if is_train else cfg.INPUT.SUPPORT_FRAMES.TEST
-        ret.update(videos=videos, num_support_frames=support.NUM, sampling_method=support.METHOD,
-                   frame_range=support.FRAME_RANGE, stride=support.STRIDE, beyond_ends=support.BEYOND_ENDS,
-                   include_target=support.INCLUDE_TARGET)
+        ret.update(
+            videos=videos,
+            num_support_frames=support.NUM,
+            sampling_method=support.METHOD,
+            frame_range=support.FRAME_RANGE,
+            stride=support.STRIDE,
+            beyond_ends=support.BEYOND_ENDS,
+            include_target=support.INCLUDE_TARGET,
+        )
         return ret
 
     def __call__(self, dataset_dict: dict) -> dict:
@@ -95,8 +115,14 @@ class FrameGroupDatasetMapper(DatasetMapper):
         frames = self.videos.frames(dataset_dict)
         rng = np.random.default_rng(np.random.randint(2**31)) if self.sampling_method == "random" else None
         positions = sample_support_frames(
-            self.sampling_method, self.videos.position(dataset_dict), len(frames), self.num_support_frames,
-            frame_range=self.frame_range, stride=self.stride, rng=rng, beyond_ends=self.beyond_ends,
+            self.sampling_method,
+            self.videos.position(dataset_dict),
+            len(frames),
+            self.num_support_frames,
+            frame_range=self.frame_range,
+            stride=self.stride,
+            rng=rng,
+            beyond_ends=self.beyond_ends,
             include_target=self.include_target,
         )
         return [frames[position] for position in positions]
@@ -116,8 +142,11 @@ class FrameGroupDatasetMapper(DatasetMapper):
                 annotation.pop("segmentation", None)
             if not self.use_keypoint:
                 annotation.pop("keypoints", None)
-            transformed.append(utils.transform_instance_annotations(
-                annotation, transforms, image_shape, keypoint_hflip_indices=self.keypoint_hflip_indices))
+            transformed.append(
+                utils.transform_instance_annotations(
+                    annotation, transforms, image_shape, keypoint_hflip_indices=self.keypoint_hflip_indices
+                )
+            )
         instances = utils.annotations_to_instances(transformed, image_shape, mask_format=self.instance_mask_format)
         instances.gt_ids = torch.as_tensor([a.get("instance_id", -1) for a in annotations], dtype=torch.long)
         if self.recompute_boxes:

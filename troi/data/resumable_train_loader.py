@@ -17,6 +17,7 @@ than the run it continues. Here batch ``k`` of a rank is a function of the seed 
 So the batches are the same for any ``NUM_WORKERS``, and restarting at batch ``k`` replays
 steps 1-2 on integers to skip the first ``k`` (0.25 s for 100,000 batches of 2 here).
 """
+
 import itertools
 from typing import Callable, Iterator, List, Sequence, Tuple
 
@@ -43,10 +44,12 @@ def training_index_sampler(cfg, dataset_dicts: Sequence[dict]) -> Callable[[int]
         return lambda seed: TrainingSampler(len(dataset_dicts), seed=seed)
     if name == "RepeatFactorTrainingSampler":
         factors = RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
-            dataset_dicts, cfg.DATALOADER.REPEAT_THRESHOLD)
+            dataset_dicts, cfg.DATALOADER.REPEAT_THRESHOLD
+        )
         return lambda seed: RepeatFactorTrainingSampler(factors, seed=seed)
-    raise ValueError(f"DATALOADER.SAMPLER_TRAIN {name!r} is not supported: choose TrainingSampler or "
-                     f"RepeatFactorTrainingSampler")
+    raise ValueError(
+        f"DATALOADER.SAMPLER_TRAIN {name!r} is not supported: choose TrainingSampler or RepeatFactorTrainingSampler"
+    )
 
 
 class TrainingBatches(Sampler):
@@ -60,8 +63,14 @@ class TrainingBatches(Sampler):
         start: the first batch.
     """
 
-    def __init__(self, index_sampler: Sampler, sizes: Sequence[Tuple[int, int]], batch_size: int,
-                 aspect_ratio_grouping: bool, start: int = 0):
+    def __init__(
+        self,
+        index_sampler: Sampler,
+        sizes: Sequence[Tuple[int, int]],
+        batch_size: int,
+        aspect_ratio_grouping: bool,
+        start: int = 0,
+    ):
         self._index_sampler = index_sampler
         self._sizes = sizes
         self._batch_size = batch_size
@@ -72,8 +81,9 @@ class TrainingBatches(Sampler):
         indices = iter(self._index_sampler)
         if self._aspect_ratio_grouping:
             records = ({"index": i, "width": self._sizes[i][0], "height": self._sizes[i][1]} for i in indices)
-            batches = ([record["index"] for record in batch]
-                       for batch in AspectRatioGroupedDataset(records, self._batch_size))
+            batches = (
+                [record["index"] for record in batch] for batch in AspectRatioGroupedDataset(records, self._batch_size)
+            )
         else:
             batches = iter(lambda: list(itertools.islice(indices, self._batch_size)), [])
         yield from itertools.islice(enumerate(batches), self._start, None)
@@ -117,9 +127,17 @@ class ResumableTrainLoader:
         num_workers: data-loading processes (0: map in the main process).
     """
 
-    def __init__(self, dataset_dicts: List[dict], mapper: Callable[[dict], dict],
-                 index_sampler: Callable[[int], Sampler], *, seed: int, batch_size: int,
-                 aspect_ratio_grouping: bool, num_workers: int):
+    def __init__(
+        self,
+        dataset_dicts: List[dict],
+        mapper: Callable[[dict], dict],
+        index_sampler: Callable[[int], Sampler],
+        *,
+        seed: int,
+        batch_size: int,
+        aspect_ratio_grouping: bool,
+        num_workers: int,
+    ):
         # only grouping reads the sizes (video recognition clips have none)
         self._sizes = [(record["width"], record["height"]) for record in dataset_dicts] if aspect_ratio_grouping else []
         self._dataset = DatasetFromList(dataset_dicts, copy=False)
@@ -133,11 +151,21 @@ class ResumableTrainLoader:
 
     def __iter__(self) -> Iterator[List[dict]]:
         rank = comm.get_rank()
-        batches = TrainingBatches(self._index_sampler(self.seed), self._sizes, self._batch_size,
-                                  self._aspect_ratio_grouping, start=self.batches)
-        loader = DataLoader(_MappedBatches(self._dataset, self._mapper, self.seed, rank), sampler=batches,
-                            batch_size=None, num_workers=self._num_workers, collate_fn=trivial_batch_collator,
-                            generator=torch.Generator().manual_seed(self.seed))  # not the global generator
+        batches = TrainingBatches(
+            self._index_sampler(self.seed),
+            self._sizes,
+            self._batch_size,
+            self._aspect_ratio_grouping,
+            start=self.batches,
+        )
+        loader = DataLoader(
+            _MappedBatches(self._dataset, self._mapper, self.seed, rank),
+            sampler=batches,
+            batch_size=None,
+            num_workers=self._num_workers,
+            collate_fn=trivial_batch_collator,
+            generator=torch.Generator().manual_seed(self.seed),
+        )  # not the global generator
         for batch in loader:
             self.batches += 1
             yield batch

@@ -1,4 +1,5 @@
 """A test-time sampler that keeps each video whole, in frame order, on one rank."""
+
 from typing import Dict, Hashable, List, Sequence
 
 from torch.utils.data import Sampler

@@ -1,4 +1,5 @@
 """TSN's sparse sampling: one frame from each of ``T`` equal segments of a video."""
+
 import numpy as np
 
 __all__ = ["segment_frame_indices"]

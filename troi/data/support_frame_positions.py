@@ -5,6 +5,7 @@ last frame are clamped by default, i.e. those supports are copies of the first/l
 (as STSN and the TRoI paper do), or dropped (``beyond_ends="drop"``, as mmtracking's
 training sampler). A one-frame video or still image gets copies of itself.
 """
+
 from typing import List, Optional
 
 import numpy as np
@@ -40,8 +41,9 @@ def uniform_support_frames(num_frames: int, num_supports: int) -> List[int]:
     return _clamp((round(k * stride) for k in range(num_supports)), num_frames)
 
 
-def strided_support_frames(target: int, num_frames: int, num_supports: int, stride: int,
-                           beyond_ends: str = "clamp") -> List[int]:
+def strided_support_frames(
+    target: int, num_frames: int, num_supports: int, stride: int, beyond_ends: str = "clamp"
+) -> List[int]:
     """``target -/+ k * stride`` for ``k = 1, 2, ...``: ``num_supports // 2`` before, the
     rest after, each side in increasing distance; those outside the video clamped or
     dropped (``beyond_ends``)."""
@@ -60,14 +62,22 @@ def past_support_frames(target: int, num_supports: int, stride: int = 1) -> List
     every target. Positions before the first frame are clamped (copies of frame 0); the
     first frame, which has no past, supports itself."""
     if target < 0 or num_supports < 0 or stride < 1:
-        raise ValueError(f"need target >= 0, num_supports >= 0 and stride >= 1; got target={target}, "
-                         f"num_supports={num_supports}, stride={stride}")
+        raise ValueError(
+            f"need target >= 0, num_supports >= 0 and stride >= 1; got target={target}, "
+            f"num_supports={num_supports}, stride={stride}"
+        )
     latest = (target - 1) // stride * stride
     return [max(latest - k * stride, 0) for k in range(num_supports)]
 
 
-def random_support_frames(target: int, num_frames: int, num_supports: int, frame_range: int,
-                          rng: np.random.Generator, beyond_ends: str = "clamp") -> List[int]:
+def random_support_frames(
+    target: int,
+    num_frames: int,
+    num_supports: int,
+    frame_range: int,
+    rng: np.random.Generator,
+    beyond_ends: str = "clamp",
+) -> List[int]:
     """``num_supports`` positions drawn at random within ``target +- frame_range``, half on
     each side (an odd extra one on a random side).
 
@@ -92,9 +102,18 @@ def random_support_frames(target: int, num_frames: int, num_supports: int, frame
     return _clamp(side(before, -1) + side(after, 1), num_frames)
 
 
-def sample_support_frames(method: str, target: int, num_frames: int, num_supports: int, *,
-                          frame_range: int = 9, stride: int = 1, rng: Optional[np.random.Generator] = None,
-                          beyond_ends: str = "clamp", include_target: bool = False) -> List[int]:
+def sample_support_frames(
+    method: str,
+    target: int,
+    num_frames: int,
+    num_supports: int,
+    *,
+    frame_range: int = 9,
+    stride: int = 1,
+    rng: Optional[np.random.Generator] = None,
+    beyond_ends: str = "clamp",
+    include_target: bool = False,
+) -> List[int]:
     """Positions of a target frame's support frames in its video.
 
     Args:
@@ -152,8 +171,9 @@ def reference_frame_position(target: int, num_frames: int, frame_range: int, rng
         raise ValueError(f"the reference frame range must be >= 1, got {frame_range}")
     if not 0 <= target < num_frames:
         raise ValueError(f"target position {target} is outside the video's {num_frames} frames")
-    candidates = [p for p in range(max(target - frame_range, 0), min(target + frame_range, num_frames - 1) + 1)
-                  if p != target]
+    candidates = [
+        p for p in range(max(target - frame_range, 0), min(target + frame_range, num_frames - 1) + 1) if p != target
+    ]
     return int(rng.choice(candidates)) if candidates else target
 
 

@@ -6,6 +6,7 @@ antialiasing, cv2's fixed-point arithmetic on uint8, and an output size rounded 
 ``min(long / max(h, w), short / min(h, w))``. The two differ by up to a few grey levels per
 pixel, which a detector's output follows: converted reference checkpoints need cv2's.
 """
+
 from typing import Tuple
 
 import cv2
@@ -19,8 +20,11 @@ __all__ = ["RESIZE_BACKENDS", "CV2ResizeShortestEdge", "CV2ResizeTransform", "bu
 RESIZE_BACKENDS = ("PIL", "cv2")
 
 # PIL interpolation -> cv2's, for the modes detectron2's transforms ask for.
-_CV2_INTERPOLATION = {Image.BILINEAR: cv2.INTER_LINEAR, Image.NEAREST: cv2.INTER_NEAREST,
-                      Image.BICUBIC: cv2.INTER_CUBIC}
+_CV2_INTERPOLATION = {
+    Image.BILINEAR: cv2.INTER_LINEAR,
+    Image.NEAREST: cv2.INTER_NEAREST,
+    Image.BICUBIC: cv2.INTER_CUBIC,
+}
 
 
 class CV2ResizeTransform(T.ResizeTransform):
@@ -73,4 +77,3 @@ def build_resize(cfg, is_train: bool) -> T.ResizeShortestEdge:
         sizes, max_size, style = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice"
     resize_class = CV2ResizeShortestEdge if backend == "cv2" else T.ResizeShortestEdge
     return resize_class(sizes, max_size, style)
-

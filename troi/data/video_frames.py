@@ -1,5 +1,6 @@
 """The frames of one video, from a video file, a folder of images, a list of arrays or a
 stream of arrays."""
+
 import logging
 import os
 import re
@@ -29,8 +30,9 @@ def _image_files(folder: str) -> List[str]:
     for name in names:
         path = os.path.join(folder, name)
         if not os.path.isfile(path) or not name.lower().endswith(IMAGE_EXTENSIONS):
-            raise ValueError(f"{path} is not an image file ({', '.join(IMAGE_EXTENSIONS)}): a folder of frames "
-                             f"must hold only images")
+            raise ValueError(
+                f"{path} is not an image file ({', '.join(IMAGE_EXTENSIONS)}): a folder of frames must hold only images"
+            )
     return [os.path.join(folder, name) for name in names]
 
 
@@ -106,8 +108,10 @@ class VideoFrames:
 
     def __len__(self) -> int:
         if self._stream is not None:
-            raise TypeError(f"the length of {self.name} is unknown: offline inference needs a video file, a "
-                             f"folder or a list of frames (streaming takes a stream)")
+            raise TypeError(
+                f"the length of {self.name} is unknown: offline inference needs a video file, a "
+                f"folder or a list of frames (streaming takes a stream)"
+            )
         if self._num_frames is None:  # a video file: count its frames (decoding, not converting)
             capture = self._capture()
             count = 0
@@ -154,8 +158,10 @@ class VideoFrames:
         header = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         capture.release()
         if decoded < header:
-            logger.warning(f"video {self.name}: its header says {header} frames but only the first {decoded} "
-                           f"decode (a truncated or damaged file?); using those {decoded}")
+            logger.warning(
+                f"video {self.name}: its header says {header} frames but only the first {decoded} "
+                f"decode (a truncated or damaged file?); using those {decoded}"
+            )
 
     def read(self, positions: Iterable[int]) -> Dict[int, np.ndarray]:
         """The frames at ``positions`` (one pass over a video file), checked."""
@@ -203,13 +209,16 @@ class VideoFrames:
         """``frame`` if it is a ``[H, W, 3]`` uint8 image of the video's size."""
         if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             shape = getattr(frame, "shape", None)
-            raise ValueError(f"{description} must be a [H, W, 3] uint8 BGR image, got {type(frame).__name__} "
-                             f"of shape {shape}")
+            raise ValueError(
+                f"{description} must be a [H, W, 3] uint8 BGR image, got {type(frame).__name__} of shape {shape}"
+            )
         size = frame.shape[:2]
         if self._first is None:
             self._first = (description, size)
         elif size != self._first[1]:
             first, (height, width) = self._first
-            raise ValueError(f"the frame size changes within {self.name}: {description} is {size[1]}x{size[0]} "
-                             f"but {first} is {width}x{height} (width x height)")
+            raise ValueError(
+                f"the frame size changes within {self.name}: {description} is {size[1]}x{size[0]} "
+                f"but {first} is {width}x{height} (width x height)"
+            )
         return frame

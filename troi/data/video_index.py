@@ -1,4 +1,5 @@
 """Every frame of every video, in order, so a target frame can find its support frames."""
+
 from typing import Dict, Hashable, List, Sequence
 
 __all__ = ["VideoIndex", "video_key"]

@@ -1,4 +1,5 @@
 """A frame-group mapper that also yields a reference frame's ground truth (MaskTrack R-CNN)."""
+
 import numpy as np
 
 from detectron2.config import configurable
@@ -49,8 +50,9 @@ class VISFrameGroupDatasetMapper(FrameGroupDatasetMapper):
             return supports
         frames = self.videos.frames(dataset_dict)
         rng = np.random.default_rng(np.random.randint(2**31))
-        position = reference_frame_position(self.videos.position(dataset_dict), len(frames),
-                                            self.reference_frame_range, rng)
+        position = reference_frame_position(
+            self.videos.position(dataset_dict), len(frames), self.reference_frame_range, rng
+        )
         return [frames[position]] + supports
 
     def _transform_annotations(self, dataset_dict, transforms, image_shape):
@@ -58,7 +60,9 @@ class VISFrameGroupDatasetMapper(FrameGroupDatasetMapper):
         super()._transform_annotations(dataset_dict, transforms, image_shape)
         reference = self.videos.frame(dataset_dict, dataset_dict["support_frame_ids"][0])
         if "annotations" not in reference:
-            raise ValueError("VISFrameGroupDatasetMapper needs the reference frame's annotations: build its "
-                             "VideoIndex with keep_annotations=True")
+            raise ValueError(
+                "VISFrameGroupDatasetMapper needs the reference frame's annotations: build its "
+                "VideoIndex with keep_annotations=True"
+            )
         annotations = [a for a in reference["annotations"] if a.get("iscrowd", 0) == 0]
         dataset_dict["reference_instances"] = self.annotations_to_instances(annotations, transforms, image_shape)

@@ -1,5 +1,6 @@
 """Training that resumes exactly, and video inference: the video predictor, frame sources,
 visualization, similar points and the video writer."""
+
 from .. import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from .hooks import IterationSeed
 from .resumable_trainer import ResumableTrainer

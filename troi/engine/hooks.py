@@ -1,4 +1,5 @@
 """Training hooks."""
+
 from detectron2.engine import HookBase
 from detectron2.utils import comm
 

@@ -1,4 +1,5 @@
 """detectron2's DefaultTrainer, resumed exactly where it stopped."""
+
 import logging
 import weakref
 
@@ -32,21 +33,26 @@ class ResumableTrainer(DefaultTrainer):
         if hasattr(self.data_loader, "state_dict"):
             self.checkpointer.add_checkpointable("train_loader", self.data_loader)
         else:
-            logger.warning(f"the train loader ({type(self.data_loader).__name__}) has no state_dict: a resumed run "
-                           f"restarts its data order")
+            logger.warning(
+                f"the train loader ({type(self.data_loader).__name__}) has no state_dict: a resumed run "
+                f"restarts its data order"
+            )
 
     def build_hooks(self):
         """:class:`IterationSeed`, then DefaultTrainer's hooks. DefaultTrainer's ``__init__``
         calls this right after it made its checkpointer, which is replaced here by an
         :class:`AtomicCheckpointer` first, so that the ``PeriodicCheckpointer`` saves with it."""
-        self.checkpointer = AtomicCheckpointer(self.checkpointer.model, self.cfg.OUTPUT_DIR,
-                                               trainer=weakref.proxy(self))
+        self.checkpointer = AtomicCheckpointer(
+            self.checkpointer.model, self.cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
         return [IterationSeed(training_seed(self.cfg))] + super().build_hooks()
 
     def resume_or_load(self, resume: bool = True):
         super().resume_or_load(resume)
         position = getattr(self.data_loader, "batches", self.start_iter)
         if position != self.start_iter:
-            logger.warning(f"the checkpoint puts the train loader at batch {position} but training resumes at "
-                           f"iteration {self.start_iter} (a checkpoint of an earlier version?): the data order differs "
-                           f"from an uninterrupted run's")
+            logger.warning(
+                f"the checkpoint puts the train loader at batch {position} but training resumes at "
+                f"iteration {self.start_iter} (a checkpoint of an earlier version?): the data order differs "
+                f"from an uninterrupted run's"
+            )

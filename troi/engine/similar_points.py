@@ -1,4 +1,5 @@
 """What Temporal RoI Align finds for chosen target-frame boxes: the paper's Fig. 6."""
+
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -34,8 +35,13 @@ class ProposalSimilarPoints:
     attention: torch.Tensor
 
 
-def similar_points(model, inputs: dict, boxes: torch.Tensor, cells: Optional[Sequence[Tuple[int, int]]] = None,
-                   points_per_cell: int = 1) -> List[ProposalSimilarPoints]:
+def similar_points(
+    model,
+    inputs: dict,
+    boxes: torch.Tensor,
+    cells: Optional[Sequence[Tuple[int, int]]] = None,
+    points_per_cell: int = 1,
+) -> List[ProposalSimilarPoints]:
     """The most similar points and frame weights of the box pooler's Temporal RoI Align for
     ``boxes`` in the target frame of ``inputs``, as if they were its proposals.
 
@@ -66,13 +72,22 @@ def similar_points(model, inputs: dict, boxes: torch.Tensor, cells: Optional[Seq
     for box, (points, level, width, grid) in zip(box_list.tensor, found):
         if points_per_cell > points.indices.shape[-1]:
             raise ValueError(f"points_per_cell={points_per_cell} must be in [1, K={points.indices.shape[-1]}]")
-        results.append(_proposal_points(box, points, grid, cells, points_per_cell, strides[level].stride, width,
-                                        frame_ids))
+        results.append(
+            _proposal_points(box, points, grid, cells, points_per_cell, strides[level].stride, width, frame_ids)
+        )
     return results
 
 
-def _proposal_points(box, found: SimilarPoints, grid: Tuple[int, int], cells, points_per_cell: int, stride: int,
-                     feature_width: int, frame_ids: list) -> ProposalSimilarPoints:
+def _proposal_points(
+    box,
+    found: SimilarPoints,
+    grid: Tuple[int, int],
+    cells,
+    points_per_cell: int,
+    stride: int,
+    feature_width: int,
+    frame_ids: list,
+) -> ProposalSimilarPoints:
     """Select the chosen cells of one box's :class:`SimilarPoints` and map them to pixels."""
     rows, columns = grid
     if cells is None:
@@ -85,8 +100,9 @@ def _proposal_points(box, found: SimilarPoints, grid: Tuple[int, int], cells, po
     chosen = (cell_rows * columns + cell_columns).long()
     box = box.float().cpu()
     x0, y0, x1, y1 = box.tolist()
-    centres = torch.stack([x0 + (cell_columns + 0.5) * (x1 - x0) / columns,
-                           y0 + (cell_rows + 0.5) * (y1 - y0) / rows], dim=1)  # (P, 2)
+    centres = torch.stack(
+        [x0 + (cell_columns + 0.5) * (x1 - x0) / columns, y0 + (cell_rows + 0.5) * (y1 - y0) / rows], dim=1
+    )  # (P, 2)
     indices = found.indices.cpu()[:, chosen, :points_per_cell]  # (T, P, k)
     # A feature position's centre in the input image (aligned RoI Align convention).
     points = torch.stack([indices % feature_width, indices // feature_width], dim=-1).float().add(0.5).mul(stride)

@@ -1,5 +1,6 @@
 """The paper's Fig. 6 as an image: a target-frame box, then its most similar points in
 each support frame, with every frame's temporal attention weight written under it."""
+
 from typing import List, Optional, Sequence
 
 import cv2
@@ -50,8 +51,9 @@ def _panel(frame: np.ndarray, height: int, caption: Sequence[str]) -> tuple:
     return panel, scale
 
 
-def draw_similar_points(frames: Sequence[np.ndarray], found: ProposalSimilarPoints,
-                        panel_height: Optional[int] = None) -> np.ndarray:
+def draw_similar_points(
+    frames: Sequence[np.ndarray], found: ProposalSimilarPoints, panel_height: Optional[int] = None
+) -> np.ndarray:
     """One row of ``T+1`` panels: the target frame with the box and its chosen RoI cells,
     then each support frame with those cells' most similar points (same colour per cell,
     larger for higher similarity weight); under each, its frame id and attention weight.

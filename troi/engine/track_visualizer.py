@@ -1,4 +1,5 @@
 """detectron2's VideoVisualizer, with one colour per track when predictions have track ids."""
+
 import numpy as np
 
 from detectron2.structures import Instances

@@ -1,4 +1,5 @@
 """The trainer of ``train_net.py``: detectron2's DefaultTrainer on this project's data."""
+
 import os
 
 from detectron2.data import MetadataCatalog

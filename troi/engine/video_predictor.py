@@ -1,4 +1,5 @@
 """detectron2's DefaultPredictor for videos: frames in, per-frame Instances out."""
+
 import itertools
 import os
 import time
@@ -147,9 +148,14 @@ class VideoPredictor(DefaultPredictor):
             return self._offline_groups(frames, video_id)
         return self._streaming_groups(frames, video_id)
 
-    def similar_points(self, prediction: FramePrediction, boxes: Optional[torch.Tensor] = None,
-                       num_boxes: int = 3, cells: Optional[Sequence[Tuple[int, int]]] = None,
-                       points_per_cell: int = 1) -> List[ProposalSimilarPoints]:
+    def similar_points(
+        self,
+        prediction: FramePrediction,
+        boxes: Optional[torch.Tensor] = None,
+        num_boxes: int = 3,
+        cells: Optional[Sequence[Tuple[int, int]]] = None,
+        points_per_cell: int = 1,
+    ) -> List[ProposalSimilarPoints]:
         """The most similar points and frame weights Temporal RoI Align finds for target-frame
         boxes of ``prediction`` (see :func:`similar_points`), in the model's input coordinates.
 
@@ -163,16 +169,24 @@ class VideoPredictor(DefaultPredictor):
         height, width = prediction.image.shape[:2]
         input_height, input_width = prediction.inputs["image"].shape[1:]
         scale = torch.tensor([input_width / width, input_height / height] * 2)
-        return similar_points(self.model, prediction.inputs, torch.as_tensor(boxes, dtype=torch.float32) * scale,
-                              cells=cells, points_per_cell=points_per_cell)
+        return similar_points(
+            self.model,
+            prediction.inputs,
+            torch.as_tensor(boxes, dtype=torch.float32) * scale,
+            cells=cells,
+            points_per_cell=points_per_cell,
+        )
 
     def _offline_groups(self, frames: VideoFrames, video_id):
         positions = sample_support_frames("uniform", 0, len(frames), self.num_support_frames)
         supports = {position: self._transform(image) for position, image in frames.read(positions).items()}
         for index, image in enumerate(frames):
             tensor = supports[index] if index in supports else self._transform(image)
-            yield index, image, self._inputs(video_id, index, image, tensor, positions,
-                                             [supports[position] for position in positions])
+            yield (
+                index,
+                image,
+                self._inputs(video_id, index, image, tensor, positions, [supports[position] for position in positions]),
+            )
 
     def _streaming_groups(self, frames: VideoFrames, video_id):
         memory: "OrderedDict[int, torch.Tensor]" = OrderedDict()  # the latest grid frames, oldest first
@@ -186,16 +200,30 @@ class VideoPredictor(DefaultPredictor):
                 if len(memory) > self.num_support_frames:
                     memory.popitem(last=False)
 
-    def _inputs(self, video_id, index: int, image: np.ndarray, tensor: torch.Tensor, support_ids: List[int],
-                support_images: List[torch.Tensor]) -> dict:
+    def _inputs(
+        self,
+        video_id,
+        index: int,
+        image: np.ndarray,
+        tensor: torch.Tensor,
+        support_ids: List[int],
+        support_images: List[torch.Tensor],
+    ) -> dict:
         """The model input of frame ``index`` (``tensor``), with the target itself appended
         to its supports when :attr:`include_target`."""
         height, width = image.shape[:2]
         if self.include_target:
             support_ids, support_images = list(support_ids) + [index], list(support_images) + [tensor]
-        return {"image": tensor, "height": height, "width": width, "video_id": video_id, "frame_id": index,
-                "support_images": support_images, "support_frame_ids": list(support_ids),
-                INFERENCE_CACHE_KEY: self.inference_cache}
+        return {
+            "image": tensor,
+            "height": height,
+            "width": width,
+            "video_id": video_id,
+            "frame_id": index,
+            "support_images": support_images,
+            "support_frame_ids": list(support_ids),
+            INFERENCE_CACHE_KEY: self.inference_cache,
+        }
 
     def _transform(self, image: np.ndarray) -> torch.Tensor:
         """BGR ``[H, W, 3]`` frame -> ``[3, h, w]`` uint8 model input (as DefaultPredictor)."""

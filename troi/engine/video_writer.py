@@ -1,4 +1,5 @@
 """Videos that browsers and phones play (H.264 MP4), checked to decode before they count."""
+
 import contextlib
 import logging
 from fractions import Fraction
@@ -79,8 +80,10 @@ class VideoWriter:
         self._encoder = h264_encoder()
         self.codec = "h264" if self._encoder else FALLBACK_FOURCC
         if self._encoder is None:
-            logger.warning(f"no H.264 encoder (PyAV with libx264) is available: {self.name} is written as "
-                           f"{FALLBACK_FOURCC}, which most browsers and phones do not play")
+            logger.warning(
+                f"no H.264 encoder (PyAV with libx264) is available: {self.name} is written as "
+                f"{FALLBACK_FOURCC}, which most browsers and phones do not play"
+            )
         self.frames = 0
         self._size = None  # (height, width) once the first frame is written
         self._container = self._stream = self._opencv = None
@@ -90,8 +93,10 @@ class VideoWriter:
         if self._size is None:
             self._open(*frame.shape[:2])
         elif frame.shape[:2] != self._size:
-            raise ValueError(f"frame {self.frames} of {self.name} is {frame.shape[1]}x{frame.shape[0]}, the earlier "
-                             f"ones {self._size[1]}x{self._size[0]} (width x height)")
+            raise ValueError(
+                f"frame {self.frames} of {self.name} is {frame.shape[1]}x{frame.shape[0]}, the earlier "
+                f"ones {self._size[1]}x{self._size[0]} (width x height)"
+            )
         if self._container is not None:
             for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
                 self._container.mux(packet)
@@ -104,8 +109,9 @@ class VideoWriter:
         self._finish(flush=True)
         decoded = count_decodable_frames(self.path)
         if decoded < self.frames:
-            raise OSError(f"{self.name}: {self.frames} frames were written but {decoded} decode from the file "
-                          f"(is the disk full?)")
+            raise OSError(
+                f"{self.name}: {self.frames} frames were written but {decoded} decode from the file (is the disk full?)"
+            )
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -124,8 +130,9 @@ class VideoWriter:
             self._stream = self._container.add_stream(self._encoder, rate=Fraction(self.fps).limit_denominator(1001))
             self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
         else:
-            self._opencv = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*FALLBACK_FOURCC), self.fps,
-                                           (width, height))
+            self._opencv = cv2.VideoWriter(
+                self.path, cv2.VideoWriter_fourcc(*FALLBACK_FOURCC), self.fps, (width, height)
+            )
             if not self._opencv.isOpened():
                 raise OSError(f"OpenCV cannot write an {FALLBACK_FOURCC} video to {self.name}")
 

@@ -1,5 +1,6 @@
 """What the video evaluators share: a registered dataset's ground truth and class ids, the
 detections each rank collects, gathered for one evaluation on the main process."""
+
 import itertools
 from typing import Dict, List, Optional
 
@@ -31,7 +32,8 @@ class DetectionsEvaluator(DatasetEvaluator):
                 raise ValueError(f"{type(self).__name__} needs MetadataCatalog.get({dataset_name!r}).{attribute}")
         self._json_file = metadata.json_file
         self._category_ids: Dict[int, int] = {
-            contiguous: json_id for json_id, contiguous in metadata.thing_dataset_id_to_contiguous_id.items()}
+            contiguous: json_id for json_id, contiguous in metadata.thing_dataset_id_to_contiguous_id.items()
+        }
         self._output_dir = output_dir
         self._distributed = distributed
         self._detections: List[dict] = []

@@ -9,6 +9,7 @@ In percent (detectron2's convention):
   ``mean_class_accuracy`` also averages in, as 0, a class that is only predicted; with
   every class among the labels (the usual case) the two are equal.
 """
+
 import itertools
 import logging
 import os
@@ -87,8 +88,9 @@ class RecognitionEvaluator(DatasetEvaluator):
         """Store each clip's ``video_id``, ``label`` and ``scores``."""
         for model_input, output in zip(inputs, outputs):
             scores = output["scores"].detach().cpu().numpy().astype(np.float64)
-            self._clips.append({"video_id": model_input["video_id"], "label": int(model_input["label"]),
-                                     "scores": scores})
+            self._clips.append(
+                {"video_id": model_input["video_id"], "label": int(model_input["label"]), "scores": scores}
+            )
 
     def evaluate(self):
         """Gather, save and evaluate the predictions.
@@ -110,14 +112,21 @@ class RecognitionEvaluator(DatasetEvaluator):
         metrics = recognition_accuracy(scores, labels)
         if self._output_dir:
             self._write_predictions(clips, _ranking(scores)[:, :5])
-        logger.info(f"Recognition accuracy on {self._dataset_name} ({len(clips)} clips, percent):\n"
-                    + create_small_table(metrics))
+        logger.info(
+            f"Recognition accuracy on {self._dataset_name} ({len(clips)} clips, percent):\n"
+            + create_small_table(metrics)
+        )
         return OrderedDict(recognition=metrics)
 
     def _write_predictions(self, clips, top5):
         name = (lambda index: self._classes[index]) if self._classes else int
-        predictions = [{"video_id": clip["video_id"], "label": name(clip["label"]),
-                        "top5": [name(int(c)) for c in classes],
-                        "top5_scores": [float(clip["scores"][c]) for c in classes]}
-                       for clip, classes in zip(clips, top5)]
+        predictions = [
+            {
+                "video_id": clip["video_id"],
+                "label": name(clip["label"]),
+                "top5": [name(int(c)) for c in classes],
+                "top5_scores": [float(clip["scores"][c]) for c in classes],
+            }
+            for clip, classes in zip(clips, top5)
+        ]
         write_json_atomically(predictions, os.path.join(self._output_dir, "recognition_predictions.json"))

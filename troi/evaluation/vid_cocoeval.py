@@ -11,6 +11,7 @@ Only the ``all`` area range and ``maxDets=100`` are evaluated: COCO computes eve
 (area range, max detections) cell independently, so AP, AP50 and AP75 equal those of the
 backend's ``COCOeval.summarize()`` (``stats[0:3]``) bit for bit, with a fraction of the work.
 """
+
 import contextlib
 import io
 import logging
@@ -147,9 +148,14 @@ class PrecisionTable:
         return float(np.mean(valid)) if valid.size else float("nan")
 
 
-def run_box_evaluation(backend: CocoBackend, coco_gt, coco_dt, image_ids: Optional[Sequence[int]] = None,
-                       iou_thresholds: Optional[Sequence[float]] = None,
-                       ignored_gt_ids: Iterable[int] = ()) -> PrecisionTable:
+def run_box_evaluation(
+    backend: CocoBackend,
+    coco_gt,
+    coco_dt,
+    image_ids: Optional[Sequence[int]] = None,
+    iou_thresholds: Optional[Sequence[float]] = None,
+    ignored_gt_ids: Iterable[int] = (),
+) -> PrecisionTable:
     """Evaluate boxes over the area range ``all`` with ``maxDets=100``.
 
     Args:

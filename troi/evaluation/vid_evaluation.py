@@ -24,6 +24,7 @@ Metrics, in percent (detectron2's convention), NaN where COCO reports -1 (no gro
   ignored (COCO's crowd rule: a detection matched to it is neither a true nor a false
   positive), while unmatched detections stay false positives.
 """
+
 import logging
 import os
 from dataclasses import dataclass
@@ -65,8 +66,13 @@ def box_iou_xywh(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
 
 
-def motion_ious(video_ids: np.ndarray, instance_ids: np.ndarray, frame_ids: np.ndarray, boxes: np.ndarray,
-                window: int = MOTION_WINDOW) -> np.ndarray:
+def motion_ious(
+    video_ids: np.ndarray,
+    instance_ids: np.ndarray,
+    frame_ids: np.ndarray,
+    boxes: np.ndarray,
+    window: int = MOTION_WINDOW,
+) -> np.ndarray:
     """FGFA's motion IoU of every annotation, in O(N * window).
 
     Args:
@@ -90,8 +96,9 @@ def motion_ious(video_ids: np.ndarray, instance_ids: np.ndarray, frame_ids: np.n
         gaps = frame_ids[offset:] - frame_ids[:-offset]
         if offset == 1 and np.any(same_track & (gaps == 0)):
             row = int(np.argmax(same_track & (gaps == 0)))
-            raise ValueError(f"instance {instance_ids[row]} of video {video_ids[row]} has two boxes in frame "
-                             f"{frame_ids[row]}")
+            raise ValueError(
+                f"instance {instance_ids[row]} of video {video_ids[row]} has two boxes in frame {frame_ids[row]}"
+            )
         rows = np.nonzero(same_track & (gaps <= window))[0]  # pairs (row, row + offset)
         ious = box_iou_xywh(boxes[rows], boxes[rows + offset])
         iou_sums[rows] += ious
@@ -152,8 +159,10 @@ def _frame_subsets(images: List[dict]) -> Dict[str, List[int]]:
     flag (an image without it is clean); else empty."""
     if not any("degraded" in image for image in images):
         return {}
-    return {"degraded": [image["id"] for image in images if image.get("degraded", False)],
-            "clean": [image["id"] for image in images if not image.get("degraded", False)]}
+    return {
+        "degraded": [image["id"] for image in images if image.get("degraded", False)],
+        "clean": [image["id"] for image in images if not image.get("degraded", False)],
+    }
 
 
 def load_vid_ground_truth(gt_json_path: Union[str, os.PathLike], backend: CocoBackend) -> VIDGroundTruth:
@@ -176,13 +185,25 @@ def load_detections(results: Union[str, os.PathLike, list], ground_truth: VIDGro
     detections = []
     for index, result in enumerate(read_detections(results, ground_truth.coco.imgs, ground_truth.category_names)):
         bbox = result["bbox"]
-        detections.append({"id": index + 1, "image_id": result["image_id"], "category_id": result["category_id"],
-                           "bbox": bbox, "score": result["score"], "area": bbox[2] * bbox[3], "iscrowd": 0})
+        detections.append(
+            {
+                "id": index + 1,
+                "image_id": result["image_id"],
+                "category_id": result["category_id"],
+                "bbox": bbox,
+                "score": result["score"],
+                "area": bbox[2] * bbox[3],
+                "iscrowd": 0,
+            }
+        )
     return detections
 
 
-def evaluate_vid(gt_json_path: Union[str, os.PathLike], results: Union[str, os.PathLike, List[dict]],
-                 backend: str = DEFAULT_COCO_BACKEND) -> Dict[str, float]:
+def evaluate_vid(
+    gt_json_path: Union[str, os.PathLike],
+    results: Union[str, os.PathLike, List[dict]],
+    backend: str = DEFAULT_COCO_BACKEND,
+) -> Dict[str, float]:
     """Evaluate ImageNet VID detections; see the module docstring for the metrics.
 
     Args:
@@ -200,8 +221,9 @@ def evaluate_vid(gt_json_path: Union[str, os.PathLike], results: Union[str, os.P
     ground_truth = load_vid_ground_truth(gt_json_path, coco_backend)
     detections = load_detections(results, ground_truth)
     coco_gt = ground_truth.coco
-    coco_dt = coco_backend.make_coco({"images": coco_gt.dataset["images"], "categories": coco_gt.dataset["categories"],
-                                      "annotations": detections})
+    coco_dt = coco_backend.make_coco(
+        {"images": coco_gt.dataset["images"], "categories": coco_gt.dataset["categories"], "annotations": detections}
+    )
     table = run_box_evaluation(coco_backend, coco_gt, coco_dt)
     metrics = {
         "AP": table.average_precision(),
@@ -215,7 +237,8 @@ def evaluate_vid(gt_json_path: Union[str, os.PathLike], results: Union[str, os.P
         metrics[f"AP50_{subset}"] = subset_table.average_precision()
     for speed in MOTION_SPEEDS:
         ignored = np.concatenate([ids for other, ids in ground_truth.motion_speed_ann_ids.items() if other != speed])
-        speed_table = run_box_evaluation(coco_backend, coco_gt, coco_dt, iou_thresholds=[0.5],
-                                         ignored_gt_ids=ignored.tolist())
+        speed_table = run_box_evaluation(
+            coco_backend, coco_gt, coco_dt, iou_thresholds=[0.5], ignored_gt_ids=ignored.tolist()
+        )
         metrics[f"AP50_{speed}"] = speed_table.average_precision()
     return {name: 100.0 * value for name, value in metrics.items()}

@@ -1,4 +1,5 @@
 """The ImageNet VID DatasetEvaluator: a model's detections -> :func:`.vid_evaluation.evaluate_vid`."""
+
 import itertools
 import logging
 import os
@@ -23,10 +24,15 @@ logger = logging.getLogger(__name__)
 def _metrics_tables(metrics: Dict[str, float], columns: int = 3) -> str:
     """The summary metrics as one row, and the per-category AP50 in ``columns`` pairs of columns."""
     summary = {name: value for name, value in metrics.items() if not name.startswith("AP50-")}
-    per_category = [(name[len("AP50-"):], value) for name, value in metrics.items() if name.startswith("AP50-")]
+    per_category = [(name[len("AP50-") :], value) for name, value in metrics.items() if name.startswith("AP50-")]
     rows = itertools.zip_longest(*[per_category[start::columns] for start in range(columns)], fillvalue=("", ""))
-    category_table = tabulate([sum(row, ()) for row in rows], headers=["category", "AP50"] * columns,
-                              tablefmt="pipe", floatfmt=".3f", numalign="left")
+    category_table = tabulate(
+        [sum(row, ()) for row in rows],
+        headers=["category", "AP50"] * columns,
+        tablefmt="pipe",
+        floatfmt=".3f",
+        numalign="left",
+    )
     return f"{create_small_table(summary)}\nPer-category AP50:\n{category_table}"
 
 
@@ -41,8 +47,9 @@ class VIDEvaluator(DetectionsEvaluator):
         backend: the COCO API that evaluates, see :func:`evaluate_vid`.
     """
 
-    def __init__(self, dataset_name: str, output_dir: str = None, distributed: bool = True,
-                 backend: str = DEFAULT_COCO_BACKEND):
+    def __init__(
+        self, dataset_name: str, output_dir: str = None, distributed: bool = True, backend: str = DEFAULT_COCO_BACKEND
+    ):
         super().__init__(dataset_name, output_dir, distributed)
         get_coco_backend(backend)  # an unknown backend fails here, not after inference
         self._backend = backend

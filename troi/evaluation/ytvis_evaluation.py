@@ -17,6 +17,7 @@ tracks per video (a crowd track is ignored and may match several predictions),
 precision/recall accumulation and the summary. The ground truth and the predicted tracks
 are read and checked by :mod:`troi.data.datasets.ytvis_format`.
 """
+
 import contextlib
 import io
 import logging
@@ -83,10 +84,7 @@ def evaluate_ytvis(
     with contextlib.redirect_stdout(summary):
         evaluator.summarize()
     logger.info("YouTube-VIS evaluation on %s:\n%s", gt_json_path, summary.getvalue())
-    return {
-        name: float(stat * 100) if stat >= 0 else math.nan
-        for name, stat in zip(YTVIS_METRICS, evaluator.stats)
-    }
+    return {name: float(stat * 100) if stat >= 0 else math.nan for name, stat in zip(YTVIS_METRICS, evaluator.stats)}
 
 
 class YTVISeval(COCOeval):
@@ -211,8 +209,9 @@ def _coco(videos: List[dict], categories: List[dict], tracks: List[dict]) -> COC
     coco.dataset = {
         "images": videos,
         "categories": categories,
-        "annotations": [{**track, "image_id": track["video_id"], "id": index + 1}
-                        for index, track in enumerate(tracks)],
+        "annotations": [
+            {**track, "image_id": track["video_id"], "id": index + 1} for index, track in enumerate(tracks)
+        ],
     }
     with contextlib.redirect_stdout(io.StringIO()):  # "creating index..."
         coco.createIndex()
@@ -240,4 +239,3 @@ def _mean_present_area(areas) -> float:
     absent, as the official evaluator); 0 for a track absent everywhere."""
     present = [area for area in areas if area]
     return float(np.mean(present)) if present else 0.0
-

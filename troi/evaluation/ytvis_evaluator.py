@@ -1,4 +1,5 @@
 """The YouTube-VIS DatasetEvaluator: tracked per-frame masks -> one result per track."""
+
 import json
 import logging
 import os
@@ -21,8 +22,9 @@ __all__ = ["YTVISEvaluator", "tracks_to_ytvis_results"]
 logger = logging.getLogger(__name__)
 
 
-def tracks_to_ytvis_results(frame_detections: Sequence[dict], video_lengths: Dict[int, int],
-                            category_ids: Dict[int, int]) -> List[dict]:
+def tracks_to_ytvis_results(
+    frame_detections: Sequence[dict], video_lengths: Dict[int, int], category_ids: Dict[int, int]
+) -> List[dict]:
     """YouTube-VIS results, one per track, from per-frame tracked detections.
 
     Args:
@@ -47,18 +49,21 @@ def tracks_to_ytvis_results(frame_detections: Sequence[dict], video_lengths: Dic
         votes = defaultdict(lambda: [0, 0.0])  # class -> [frames, summed score]
         for detection in detections:
             if segmentations[detection["frame_id"]] is not None:
-                raise ValueError(f"track {track_id} of video {video_id} has two detections in frame "
-                                 f"{detection['frame_id']}")
+                raise ValueError(
+                    f"track {track_id} of video {video_id} has two detections in frame {detection['frame_id']}"
+                )
             segmentations[detection["frame_id"]] = detection["segmentation"]
             votes[detection["category"]][0] += 1
             votes[detection["category"]][1] += detection["score"]
         category = max(votes, key=lambda c: (votes[c][0], votes[c][1], -c))
-        results.append({
-            "video_id": video_id,
-            "category_id": category_ids[category],
-            "score": float(np.mean([detection["score"] for detection in detections])),
-            "segmentations": segmentations,
-        })
+        results.append(
+            {
+                "video_id": video_id,
+                "category_id": category_ids[category],
+                "score": float(np.mean([detection["score"] for detection in detections])),
+                "segmentations": segmentations,
+            }
+        )
     return results
 
 
@@ -100,17 +105,24 @@ class YTVISEvaluator(DetectionsEvaluator):
             instances = output["instances"].to("cpu")
             for field in ("pred_masks", "track_ids"):
                 if not instances.has(field):
-                    raise ValueError(f"YTVISEvaluator needs predictions with {field!r} (a tracking instance "
-                                     f"segmentation model such as MaskTrackRCNN)")
+                    raise ValueError(
+                        f"YTVISEvaluator needs predictions with {field!r} (a tracking instance "
+                        f"segmentation model such as MaskTrackRCNN)"
+                    )
             if not len(instances):
                 continue
             rles = _encode_masks(instances.pred_masks.numpy())
             for index, rle in enumerate(rles):
-                self._detections.append({
-                    "video_id": model_input["video_id"], "frame_id": model_input["frame_id"],
-                    "track_id": int(instances.track_ids[index]), "score": float(instances.scores[index]),
-                    "category": int(instances.pred_classes[index]), "segmentation": rle,
-                })
+                self._detections.append(
+                    {
+                        "video_id": model_input["video_id"],
+                        "frame_id": model_input["frame_id"],
+                        "track_id": int(instances.track_ids[index]),
+                        "score": float(instances.scores[index]),
+                        "category": int(instances.pred_classes[index]),
+                        "segmentation": rle,
+                    }
+                )
 
     def evaluate(self):
         """Gather, write and (with annotations) evaluate the results.
@@ -125,8 +137,11 @@ class YTVISEvaluator(DetectionsEvaluator):
         if self._output_dir:
             self._write(results)
         if not self._has_annotations:
-            written = (f"submit {os.path.join(self._output_dir, 'results.zip')} to the challenge server"
-                       if self._output_dir else "give an output_dir to write them")
+            written = (
+                f"submit {os.path.join(self._output_dir, 'results.zip')} to the challenge server"
+                if self._output_dir
+                else "give an output_dir to write them"
+            )
             logger.info(f"{self._json_file} has no annotations: {len(results)} tracks not evaluated; {written}")
             return {}
         metrics = evaluate_ytvis(self._json_file, results)
@@ -140,6 +155,7 @@ class YTVISEvaluator(DetectionsEvaluator):
             json_path = outputs.file(os.path.join(self._output_dir, "results.json"))
             with open(json_path, "w") as f:
                 json.dump(results, f)
-            with zipfile.ZipFile(outputs.file(os.path.join(self._output_dir, "results.zip")), "w",
-                                 zipfile.ZIP_DEFLATED) as archive:
+            with zipfile.ZipFile(
+                outputs.file(os.path.join(self._output_dir, "results.zip")), "w", zipfile.ZIP_DEFLATED
+            ) as archive:
                 archive.write(json_path, arcname="results.json")

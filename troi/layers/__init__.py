@@ -1,4 +1,5 @@
 """The temporal operators: pure tensor math, no detectron2 imports."""
+
 from .most_similar_roi_align import most_similar_roi_align
 from .selsa import SelsaAggregator
 from .temporal_adaptive_module import TemporalAdaptiveModule

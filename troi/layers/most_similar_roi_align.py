@@ -8,6 +8,7 @@ For every cell ``m`` of a target-frame RoI feature ``X_t`` and every support fra
 3. softmax over the ``K`` scores, eq. 3;
 4. the weighted sum of the **un-normalised** support features at ``p^k``, eq. 4.
 """
+
 import torch
 import torch.nn.functional as F
 
@@ -86,7 +87,7 @@ def most_similar_unit_points(unit_cells, normalized_support, k, chunk_size=DEFAU
     with torch.autocast(unit_cells.device.type, enabled=False):  # float32 even under autocast
         normalized_support = normalized_support.to(dtype)[None]  # (1, C, H, W)
         for start in range(0, unit_cells.shape[0], rows):
-            filters = unit_cells[start:start + rows, :, None, None]  # (m, C, 1, 1)
+            filters = unit_cells[start : start + rows, :, None, None]  # (m, C, 1, 1)
             # A 1x1 convolution is eq. 2's matrix product, and runs faster than it on CPU.
             similarity = F.conv2d(normalized_support, filters).flatten(2)[0]  # (m, H*W)
             scores, positions = similarity.topk(k, dim=1)  # (m, k)
@@ -108,8 +109,7 @@ def gather_most_similar(support_cells, indices, weights):
     Returns:
         ``[M, D]``, computed without materialising the ``[M, B, D]`` gathered rows.
     """
-    return F.embedding_bag(indices, support_cells, per_sample_weights=weights.to(support_cells.dtype),
-                           mode="sum")
+    return F.embedding_bag(indices, support_cells, per_sample_weights=weights.to(support_cells.dtype), mode="sum")
 
 
 def most_similar_roi_align(roi_feats, support_feats, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE):

@@ -5,6 +5,7 @@ multi-head attention: per head (a group of ``C/heads`` channels) the scaled dot 
 of the embedded key with the embedded references, a softmax over the references, and
 the weighted sum of the transformed references, then one output projection.
 """
+
 import math
 
 import torch

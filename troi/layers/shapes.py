@@ -1,8 +1,16 @@
 """Shape checks and layout conversions shared by the temporal operators."""
+
 import torch
 
-__all__ = ["check_rank", "check_channels", "check_finite", "compute_dtype", "rois_to_cells", "cells_to_rois",
-           "similarity_dtype"]
+__all__ = [
+    "check_rank",
+    "check_channels",
+    "check_finite",
+    "compute_dtype",
+    "rois_to_cells",
+    "cells_to_rois",
+    "similarity_dtype",
+]
 
 
 def check_rank(name: str, tensor: torch.Tensor, rank: int, layout: str) -> None:
@@ -15,8 +23,7 @@ def check_channels(name: str, tensor: torch.Tensor, channels: int, dim: int = 1)
     """Raise ``ValueError`` unless ``tensor.shape[dim] == channels``."""
     if tensor.shape[dim] != channels:
         raise ValueError(
-            f"{name} has {tensor.shape[dim]} channels (dim {dim} of shape {tuple(tensor.shape)}), "
-            f"expected {channels}"
+            f"{name} has {tensor.shape[dim]} channels (dim {dim} of shape {tuple(tensor.shape)}), expected {channels}"
         )
 
 
@@ -36,7 +43,8 @@ def check_finite(name: str, tensor: torch.Tensor) -> None:
     if count:
         raise FloatingPointError(
             f"{name} holds {count} non-finite value(s) (NaN or inf) of {tensor.numel()}: the features feeding "
-            "it are broken (a diverged model or a corrupt input)")
+            "it are broken (a diverged model or a corrupt input)"
+        )
 
 
 def compute_dtype(module: torch.nn.Module, tensor: torch.Tensor) -> torch.dtype:

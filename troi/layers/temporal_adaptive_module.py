@@ -21,6 +21,7 @@ No layer has a bias. Submodule and parameter names are the reference implementat
 (the authors' and mmaction2 0.24's ``TAM``: ``G.0``, ``G.1``, ``G.3``, ``L.0``, ``L.1``,
 ``L.3``), whose layers also keep PyTorch's default initialisation.
 """
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,8 +45,7 @@ class TemporalAdaptiveModule(nn.Module):
             padding ``K // 2`` keeps the ``T`` frames).
     """
 
-    def __init__(self, channels: int, num_segments: int, alpha: int = 2, beta: int = 4,
-                 adaptive_kernel_size: int = 3):
+    def __init__(self, channels: int, num_segments: int, alpha: int = 2, beta: int = 4, adaptive_kernel_size: int = 3):
         super().__init__()
         if num_segments < 1:
             raise ValueError(f"TAM num_segments T={num_segments} must be >= 1")
@@ -96,5 +96,5 @@ class TemporalAdaptiveModule(nn.Module):
         padded = F.pad(reweighted, (0, 0, 0, 0, 0, 0, taps // 2, taps // 2))  # (N, T+K-1, C, H, W)
         aggregated = kernels[..., 0, None, None] * padded[:, :segments]
         for tap in range(1, taps):
-            aggregated = aggregated + kernels[..., tap, None, None] * padded[:, tap:tap + segments]
+            aggregated = aggregated + kernels[..., tap, None, None] * padded[:, tap : tap + segments]
         return aggregated.view(num_frames, channels, height, width)

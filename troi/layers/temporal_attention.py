@@ -7,6 +7,7 @@ the logit of frame ``i`` is ``<psi(X_i)^n(m), psi(X_t)^n(m)> / sqrt(C/N)`` (eq. 
 softmax over the ``T+1`` frames gives the weights (eq. 7), and the output is the
 weighted sum of the **un-embedded** features (eq. 8). ``N == 0`` averages the frames.
 """
+
 import math
 from typing import Optional
 

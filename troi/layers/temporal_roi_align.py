@@ -25,6 +25,7 @@ fly, a frame at a time, or takes encodings made once by :meth:`TemporalRoIAlign.
 and reused for every target frame of a video. :meth:`TemporalRoIAlign.similar_points`
 returns the points and attention weights ``forward`` uses (the paper's Fig. 6).
 """
+
 import itertools
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
@@ -41,8 +42,15 @@ from .most_similar_roi_align import (
     normalize_cells,
     normalize_support,
 )
-from .shapes import check_channels, check_finite, check_rank, cells_to_rois, compute_dtype, rois_to_cells, \
-    similarity_dtype
+from .shapes import (
+    check_channels,
+    check_finite,
+    check_rank,
+    cells_to_rois,
+    compute_dtype,
+    rois_to_cells,
+    similarity_dtype,
+)
 from .temporal_attention import attention_embedding, attention_logits
 
 __all__ = ["SimilarPoints", "SupportEncoding", "TemporalRoIAlign"]
@@ -97,8 +105,13 @@ class TemporalRoIAlign(nn.Module):
         similarity_chunk_size: at most this many similarity entries are held at once.
     """
 
-    def __init__(self, channels: int, num_most_similar_points: int = 2, num_attention_blocks: int = 4,
-                 similarity_chunk_size: int = DEFAULT_SIMILARITY_CHUNK_SIZE):
+    def __init__(
+        self,
+        channels: int,
+        num_most_similar_points: int = 2,
+        num_attention_blocks: int = 4,
+        similarity_chunk_size: int = DEFAULT_SIMILARITY_CHUNK_SIZE,
+    ):
         super().__init__()
         if num_most_similar_points < 1:
             raise ValueError(f"num_most_similar_points K={num_most_similar_points} must be >= 1")
@@ -193,11 +206,15 @@ class TemporalRoIAlign(nn.Module):
             check_channels("support_feats", encoding.features, self.channels, dim=0)
             check_num_most_similar_points(self.num_most_similar_points, encoding.features)
             if (encoding.projections is None) != (self.num_attention_blocks == 0):
-                raise ValueError("a SupportEncoding must come from this operator's encode_support "
-                                 f"(projections {'missing' if encoding.projections is None else 'unexpected'})")
+                raise ValueError(
+                    "a SupportEncoding must come from this operator's encode_support "
+                    f"(projections {'missing' if encoding.projections is None else 'unexpected'})"
+                )
             if encoding.weights_key != self._weights_key():
-                raise ValueError("a SupportEncoding must come from this operator's encode_support with its current "
-                                 "weights: it was made by another operator, or before these weights changed")
+                raise ValueError(
+                    "a SupportEncoding must come from this operator's encode_support with its current "
+                    "weights: it was made by another operator, or before these weights changed"
+                )
         return list(support_feats)
 
     @staticmethod
@@ -230,8 +247,9 @@ class TemporalRoIAlign(nn.Module):
             )
             matches.append((weights, indices))
             if target_embeds is not None:
-                logits.append(self._most_similar_logits(encoding.projections, weights, indices, target_embeds,
-                                                        roi_feats.shape))
+                logits.append(
+                    self._most_similar_logits(encoding.projections, weights, indices, target_embeds, roi_feats.shape)
+                )
         return logits, matches
 
     def _most_similar_logits(self, projections, weights, indices, target_embeds, roi_shape):
@@ -262,8 +280,8 @@ class TemporalRoIAlign(nn.Module):
             chunk = slice(start, start + rois_per_chunk)
             bag_indices, bag_weights = [], []
             for offset, (dy, dx) in enumerate(itertools.product(range(kernel_h), range(kernel_w))):
-                bag_indices.append(grid_indices[chunk, dy:dy + height, dx:dx + width] * offsets + offset)
-                bag_weights.append(grid_weights[chunk, dy:dy + height, dx:dx + width])
+                bag_indices.append(grid_indices[chunk, dy : dy + height, dx : dx + width] * offsets + offset)
+                bag_weights.append(grid_weights[chunk, dy : dy + height, dx : dx + width])
             bag_indices = torch.cat(bag_indices, dim=3).flatten(0, 2)  # (r*h*w, 9*K)
             bag_weights = torch.cat(bag_weights, dim=3).flatten(0, 2)
             embeds = gather_most_similar(projections, bag_indices, bag_weights) + conv.bias  # (r*h*w, C)

@@ -1,4 +1,5 @@
 """detectron2 glue: backbones, pooler, ROI heads and meta-architectures (registered on import)."""
+
 from .. import compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
 from .backbone import (
     DilatedC5Backbone,

@@ -1,4 +1,5 @@
 """The support frames of one ROI-heads call, where its poolers and box head read them."""
+
 import contextlib
 from typing import Iterator, List, Optional
 

@@ -1,4 +1,5 @@
 """An ROIPooler whose target-frame RoI features are Temporal RoI Aligned to the support frames."""
+
 from typing import List, Optional
 
 import torch
@@ -9,8 +10,13 @@ from detectron2.structures import Boxes
 from ..layers import TemporalRoIAlign
 from .frame_group_scope import FrameGroupScope
 
-__all__ = ["TROI_BRANCHES", "TemporalROIPooler", "branch_pooler_from_config", "check_troi_branches",
-           "temporal_roi_align_from_config"]
+__all__ = [
+    "TROI_BRANCHES",
+    "TemporalROIPooler",
+    "branch_pooler_from_config",
+    "check_troi_branches",
+    "temporal_roi_align_from_config",
+]
 
 # The ROI head branches MODEL.TROI.BRANCHES may name.
 TROI_BRANCHES = ("box", "mask", "track")
@@ -33,21 +39,27 @@ def temporal_roi_align_from_config(cfg, channels: int) -> TemporalRoIAlign:
     )
 
 
-def branch_pooler_from_config(cfg, branch: str, input_shape, *, output_size: int, sampling_ratio: int,
-                              pooler_type: str) -> ROIPooler:
+def branch_pooler_from_config(
+    cfg, branch: str, input_shape, *, output_size: int, sampling_ratio: int, pooler_type: str
+) -> ROIPooler:
     """The RoI pooler of one ROI head branch over ``MODEL.ROI_HEADS.IN_FEATURES``: a
     :class:`TemporalROIPooler` when ``MODEL.TROI.ENABLED`` and ``branch`` is in
     ``MODEL.TROI.BRANCHES`` (checked once per model by :func:`check_troi_branches`), else
     detectron2's :class:`ROIPooler`.
     """
     in_features = cfg.MODEL.ROI_HEADS.IN_FEATURES
-    pooler_args = dict(output_size=output_size, scales=tuple(1.0 / input_shape[name].stride for name in in_features),
-                       sampling_ratio=sampling_ratio, pooler_type=pooler_type)
+    pooler_args = dict(
+        output_size=output_size,
+        scales=tuple(1.0 / input_shape[name].stride for name in in_features),
+        sampling_ratio=sampling_ratio,
+        pooler_type=pooler_type,
+    )
     if not (cfg.MODEL.TROI.ENABLED and branch in cfg.MODEL.TROI.BRANCHES):
         return ROIPooler(**pooler_args)
     channels = input_shape[in_features[0]].channels
-    return TemporalROIPooler(temporal_roi_align=temporal_roi_align_from_config(cfg, channels),
-                             in_features=list(in_features), **pooler_args)
+    return TemporalROIPooler(
+        temporal_roi_align=temporal_roi_align_from_config(cfg, channels), in_features=list(in_features), **pooler_args
+    )
 
 
 class TemporalROIPooler(ROIPooler):
@@ -77,8 +89,9 @@ class TemporalROIPooler(ROIPooler):
         self.in_features = list(in_features)
         self.frame_group: Optional[FrameGroupScope] = None  # set by the ROI heads that own it
 
-    def forward(self, x: List[torch.Tensor], box_lists: List[Boxes],
-                support_features: Optional[List[Optional[list]]] = None):
+    def forward(
+        self, x: List[torch.Tensor], box_lists: List[Boxes], support_features: Optional[List[Optional[list]]] = None
+    ):
         """
         Args:
             x: per level, ``[B, C, H_l, W_l]`` target-frame features.
@@ -98,8 +111,12 @@ class TemporalROIPooler(ROIPooler):
             return roi_feats
         if len(support_features) != len(box_lists):
             raise ValueError(f"support_features has {len(support_features)} entries for {len(box_lists)} images")
-        image_of_roi = torch.cat([torch.full((len(boxes),), index, device=roi_feats.device, dtype=torch.long)
-                                  for index, boxes in enumerate(box_lists)])
+        image_of_roi = torch.cat(
+            [
+                torch.full((len(boxes),), index, device=roi_feats.device, dtype=torch.long)
+                for index, boxes in enumerate(box_lists)
+            ]
+        )
         level_of_roi = self.roi_levels(box_lists)
         temporal_feats = roi_feats.clone()
         for image, levels in enumerate(support_features):
@@ -117,10 +134,14 @@ class TemporalROIPooler(ROIPooler):
         if support is None:
             return None
         if len(support.counts) != num_images:
-            raise ValueError(f"the frame group has support frames for {len(support.counts)} target frames, "
-                             f"the pooler got RoIs of {num_images}")
-        return [support.temporal_inputs(i, self.in_features, self.temporal_roi_align) if support.counts[i] else None
-                for i in range(num_images)]
+            raise ValueError(
+                f"the frame group has support frames for {len(support.counts)} target frames, "
+                f"the pooler got RoIs of {num_images}"
+            )
+        return [
+            support.temporal_inputs(i, self.in_features, self.temporal_roi_align) if support.counts[i] else None
+            for i in range(num_images)
+        ]
 
     def roi_levels(self, box_lists: List[Boxes]) -> torch.Tensor:
         """``[sum(len(boxes))]`` index into the pooler's levels of each RoI (detectron2's
@@ -128,5 +149,6 @@ class TemporalROIPooler(ROIPooler):
         if len(self.level_poolers) == 1:
             device = box_lists[0].tensor.device if box_lists else None
             return torch.zeros(sum(len(boxes) for boxes in box_lists), dtype=torch.long, device=device)
-        return assign_boxes_to_levels(box_lists, self.min_level, self.max_level, self.canonical_box_size,
-                                      self.canonical_level)
+        return assign_boxes_to_levels(
+            box_lists, self.min_level, self.max_level, self.canonical_box_size, self.canonical_level
+        )

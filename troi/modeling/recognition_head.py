@@ -1,4 +1,5 @@
 """TSN's classification head: per-frame features -> one score vector per clip."""
+
 import torch
 from torch import nn
 

@@ -1,4 +1,5 @@
 """The reference frames of a training batch, as the track branch consumes them."""
+
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
@@ -29,9 +30,13 @@ class ReferenceFrames:
     support: SupportFrames
 
 
-def reference_frames_of(target_features: Dict[str, torch.Tensor], image_sizes: List[Tuple[int, int]],
-                        strides: Dict[str, int], support: SupportFrames,
-                        instances: List[Instances]) -> ReferenceFrames:
+def reference_frames_of(
+    target_features: Dict[str, torch.Tensor],
+    image_sizes: List[Tuple[int, int]],
+    strides: Dict[str, int],
+    support: SupportFrames,
+    instances: List[Instances],
+) -> ReferenceFrames:
     """The :class:`ReferenceFrames` of a batch whose reference frames are each target's
     first support frame (see ``VISFrameGroupDatasetMapper``), so the backbone ran on them
     already.
@@ -44,16 +49,19 @@ def reference_frames_of(target_features: Dict[str, torch.Tensor], image_sizes: L
         instances: per target frame, its reference frame's ground truth.
     """
     if any(count == 0 for count in support.counts):
-        raise ValueError(f"every target frame needs its reference frame as first support frame; support "
-                         f"frames per target: {support.counts}")
+        raise ValueError(
+            f"every target frame needs its reference frame as first support frame; support "
+            f"frames per target: {support.counts}"
+        )
     if len(instances) != len(support.counts):
         raise ValueError(f"{len(instances)} reference instances for {len(support.counts)} target frames")
     references, reference_supports = [], []
     for target, image_size in enumerate(image_sizes):
         frames = support.frames_of(target)
         references.append(support.features[frames[0]])
-        target_frame = crop_to_image({name: level[target] for name, level in target_features.items()}, strides,
-                                     image_size)
+        target_frame = crop_to_image(
+            {name: level[target] for name, level in target_features.items()}, strides, image_size
+        )
         reference_supports.append([target_frame] + [support.features[index] for index in frames[1:]])
     return ReferenceFrames(
         features={name: pad_and_stack([frame[name] for frame in references]) for name in target_features},

@@ -1,4 +1,5 @@
 """The support frames of a batch of target frames, as the ROI heads consume them."""
+
 import math
 from dataclasses import dataclass
 from typing import Dict, Hashable, List, Optional, Sequence, Tuple

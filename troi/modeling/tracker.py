@@ -17,6 +17,7 @@ For ``N`` detections and ``K`` live tracks, frame by frame:
 4. matched tracks take the detection's embedding, box and class; tracks unseen for more
    than ``max_unseen_frames`` frames are dropped.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +44,13 @@ class MatchWeights:
     same_class: float = 10.0
 
 
-def match_scores(match_log_probs: torch.Tensor, detection_scores: torch.Tensor, ious: torch.Tensor,
-                 same_class: torch.Tensor, weights: MatchWeights) -> torch.Tensor:
+def match_scores(
+    match_log_probs: torch.Tensor,
+    detection_scores: torch.Tensor,
+    ious: torch.Tensor,
+    same_class: torch.Tensor,
+    weights: MatchWeights,
+) -> torch.Tensor:
     """Scores of continuing each track (or starting a new one) with each detection.
 
     Args:
@@ -106,8 +112,9 @@ class Tracker:
         """Number of live tracks."""
         return len(self.ids)
 
-    def update(self, boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor,
-               embeddings: torch.Tensor) -> torch.Tensor:
+    def update(
+        self, boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, embeddings: torch.Tensor
+    ) -> torch.Tensor:
         """Track the next frame's ``N`` detections.
 
         Args:

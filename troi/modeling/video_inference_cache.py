@@ -1,4 +1,5 @@
 """What inference keeps across the target frames of a video, in one object the caller owns."""
+
 from typing import Callable, Hashable, Optional
 
 from ..utils.lru_cache import LRUCache

@@ -13,6 +13,7 @@ them into place, all together:
 
 Errors name the output path, never the temporary one.
 """
+
 import contextlib
 import errno
 import json
@@ -58,8 +59,9 @@ class AtomicOutputs:
         folder = os.path.dirname(path)
         os.makedirs(folder, exist_ok=True)
         try:
-            handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-",
-                                                 suffix=os.path.splitext(path)[1], dir=folder)
+            handle, temporary = tempfile.mkstemp(
+                prefix=f".{os.path.basename(path)}.tmp-", suffix=os.path.splitext(path)[1], dir=folder
+            )
         except OSError as error:
             raise _named(error, path) from error
         os.close(handle)
@@ -152,8 +154,9 @@ class AtomicOutputs:
             elif not exist_ok:
                 raise FileExistsError(errno.EEXIST, "was created by someone else meanwhile", path)
             else:
-                moves += [(os.path.join(staging, name), os.path.join(path, name))
-                          for name in sorted(os.listdir(staging))]
+                moves += [
+                    (os.path.join(staging, name), os.path.join(path, name)) for name in sorted(os.listdir(staging))
+                ]
         return renames, moves
 
     @staticmethod

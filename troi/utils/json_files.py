@@ -1,4 +1,5 @@
 """Json files read with errors that name the file."""
+
 import json
 import os
 from typing import Any, Union

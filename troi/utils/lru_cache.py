@@ -1,4 +1,5 @@
 """A mapping that keeps only its most recently used entries."""
+
 from collections import OrderedDict
 from typing import Hashable, Iterator, Optional
 

@@ -5,6 +5,7 @@ global generators. Seeding them from a key such as ``(seed, rank, iteration)`` m
 a step draws depend on that key alone, not on everything drawn before it, which is what
 lets a resumed run draw what the uninterrupted run draws.
 """
+
 import contextlib
 import random
 from typing import Iterator

@@ -6,8 +6,16 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from troi.data.datasets import builtin
 
 IMAGENET = ["imagenet_vid_train", "imagenet_vid_val", "imagenet_det_30cls_train"]
-YTVIS = ["ytvis_2019_train", "ytvis_2019_val", "ytvis_2021_train", "ytvis_2021_val", "ytvis_2019_split_train",
-         "ytvis_2019_split_holdout", "ytvis_2021_split_train", "ytvis_2021_split_holdout"]
+YTVIS = [
+    "ytvis_2019_train",
+    "ytvis_2019_val",
+    "ytvis_2021_train",
+    "ytvis_2021_val",
+    "ytvis_2019_split_train",
+    "ytvis_2019_split_holdout",
+    "ytvis_2021_split_train",
+    "ytvis_2021_split_holdout",
+]
 SYNTHETIC = ["synthetic_vid_train", "synthetic_vid_val", "synthetic_ytvis_train", "synthetic_ytvis_val"]
 
 
@@ -33,9 +41,9 @@ def test_importing_registers_every_builtin_dataset():
     root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
     assert set(IMAGENET + YTVIS + SYNTHETIC) <= set(DatasetCatalog.list())
     assert MetadataCatalog.get("imagenet_vid_val").json_file == os.path.join(
-        root, "ILSVRC/annotations/imagenet_vid_val.json")
-    assert MetadataCatalog.get("synthetic_vid_train").image_root == os.path.join(
-        root, "synthetic_videos/train/frames")
+        root, "ILSVRC/annotations/imagenet_vid_val.json"
+    )
+    assert MetadataCatalog.get("synthetic_vid_train").image_root == os.path.join(root, "synthetic_videos/train/frames")
 
 
 def test_registration_is_lazy_and_laid_out_as_documented(builtins_under):
@@ -52,7 +60,10 @@ def test_registration_is_lazy_and_laid_out_as_documented(builtins_under):
     assert holdout.json_file == str(builtins_under / "ytvis_2019/split/holdout.json")
     assert holdout.image_root == str(builtins_under / "ytvis_2019/train/JPEGImages")
     assert MetadataCatalog.get("synthetic_ytvis_val").generator_args == {
-        "output_dir": str(builtins_under / "synthetic_videos/val"), "seed": 1, "num_videos": 16}
+        "output_dir": str(builtins_under / "synthetic_videos/val"),
+        "seed": 1,
+        "num_videos": 16,
+    }
 
 
 @pytest.mark.parametrize("name", ["imagenet_vid_val", "ytvis_2019_train"])

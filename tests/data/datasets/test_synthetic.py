@@ -25,13 +25,20 @@ BLURS = ("motion_blur", "defocus")
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     """24 videos of 10-14 frames at 128x160: every fairness statistic below reads them."""
-    paths = generate_synthetic_videos(tmp_path_factory.mktemp("synthetic") / "train", seed=3, num_videos=24,
-                                      num_frames=(10, 14), image_size=(128, 160))
+    paths = generate_synthetic_videos(
+        tmp_path_factory.mktemp("synthetic") / "train",
+        seed=3,
+        num_videos=24,
+        num_frames=(10, 14),
+        image_size=(128, 160),
+    )
     with open(paths["coco_vid_json"]) as f:
         coco = json.load(f)
     images = {image["id"]: image for image in coco["images"]}
-    frames = {image_id: cv2.imread(os.path.join(paths["image_root"], image["file_name"])).astype(np.float32)
-              for image_id, image in images.items()}
+    frames = {
+        image_id: cv2.imread(os.path.join(paths["image_root"], image["file_name"])).astype(np.float32)
+        for image_id, image in images.items()
+    }
     return paths, coco, images, frames
 
 
@@ -42,7 +49,7 @@ def _decode(rle):
 def _inner_crop(frame, bbox):
     """The central half (in height and width) of a box: inside the object for every shape."""
     x, y, w, h = bbox
-    return frame[y + h // 4:y + h - h // 4, x + w // 4:x + w - w // 4]
+    return frame[y + h // 4 : y + h - h // 4, x + w // 4 : x + w - w // 4]
 
 
 def _texture_features(crop):
@@ -54,8 +61,13 @@ def _texture_features(crop):
     fy, fx = np.fft.fftfreq(height)[:, None], np.fft.fftfreq(width)[None, :]
     angle = np.degrees(np.arctan2(np.abs(fy), np.abs(fx)))
     band = (np.hypot(fy, fx) >= 0.11) & (np.hypot(fy, fx) <= 0.4)
-    energy = np.array([power[band & (angle < 22.5)].sum(), power[band & (angle > 67.5)].sum(),
-                       power[band & (angle >= 22.5) & (angle <= 67.5)].sum()])
+    energy = np.array(
+        [
+            power[band & (angle < 22.5)].sum(),
+            power[band & (angle > 67.5)].sum(),
+            power[band & (angle >= 22.5) & (angle <= 67.5)].sum(),
+        ]
+    )
     return energy / energy.sum(), energy.sum() / (height * width)
 
 
@@ -77,7 +89,7 @@ def _unoccluded_objects(coco, images, frames):
         frame = frames[image["id"]]
         fractions, energy = _texture_features(_inner_crop(frame, annotation["bbox"]))
         x, y, w, h = annotation["bbox"]
-        laplacian = cv2.Laplacian(frame[y:y + h, x:x + w], cv2.CV_32F).var(axis=(0, 1)).sum()
+        laplacian = cv2.Laplacian(frame[y : y + h, x : x + w], cv2.CV_32F).var(axis=(0, 1)).sum()
         rows.append((annotation["category_id"], str(image["degradation"]), fractions, energy, laplacian))
     categories, degradations, fractions, energies, laplacians = (np.array(column) for column in zip(*rows))
     return categories, degradations, fractions, energies, laplacians
@@ -107,12 +119,15 @@ def test_existing_output_dir_is_refused_and_left_alone(tmp_path):
     assert os.listdir(tmp_path) == ["out"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"seed": -1}, "seed"),
-    ({"num_videos": 0}, "num_videos"),
-    ({"num_frames": (4, 8)}, "num_frames"),
-    ({"image_size": (32, 80)}, "image_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"seed": -1}, "seed"),
+        ({"num_videos": 0}, "num_videos"),
+        ({"num_frames": (4, 8)}, "num_frames"),
+        ({"image_size": (32, 80)}, "image_size"),
+    ],
+)
 def test_invalid_arguments(tmp_path, kwargs, message):
     arguments = {"seed": 0, "num_videos": 1, **SMALL, **kwargs}
     with pytest.raises(ValueError, match=message):
@@ -166,7 +181,7 @@ def test_annotations_are_consistent_tracks(videos):
         x, y, w, h = annotation["bbox"]
         assert 0 <= x and 0 <= y and x + w <= image["width"] and y + h <= image["height"]
         assert mask.sum() == annotation["area"] > 0
-        assert not mask[:y].any() and not mask[y + h:].any() and not mask[:, :x].any() and not mask[:, x + w:].any()
+        assert not mask[:y].any() and not mask[y + h :].any() and not mask[:, :x].any() and not mask[:, x + w :].any()
         if not annotation["occluded"]:
             rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
             assert [cols[0], rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1] == annotation["bbox"]
@@ -186,8 +201,11 @@ def test_occluders_leave_30_to_60_percent_visible(videos):
     for annotation in coco["annotations"]:
         if not images[annotation["image_id"]]["degraded"]:
             full_area[annotation["instance_id"]] = annotation["area"]
-    visible = [annotation["area"] / full_area[annotation["instance_id"]]
-               for annotation in coco["annotations"] if annotation["occluded"]]
+    visible = [
+        annotation["area"] / full_area[annotation["instance_id"]]
+        for annotation in coco["annotations"]
+        if annotation["occluded"]
+    ]
     assert len(visible) > 10
     assert 0.3 <= min(visible) and max(visible) <= 0.6
 
@@ -217,11 +235,11 @@ def test_blurred_texture_is_at_noise_level(videos):
             continue
         near_objects = np.zeros((image["height"], image["width"]), dtype=bool)
         for x, y, w, h in boxes[image_id]:
-            near_objects[max(y - 12, 0):y + h + 12, max(x - 12, 0):x + w + 12] = True
+            near_objects[max(y - 12, 0) : y + h + 12, max(x - 12, 0) : x + w + 12] = True
         for y in range(0, image["height"] - 24, 12):
             for x in range(0, image["width"] - 24, 12):
-                if not near_objects[y:y + 24, x:x + 24].any():
-                    background.append(_texture_features(frames[image_id][y:y + 24, x:x + 24])[1])
+                if not near_objects[y : y + 24, x : x + 24].any():
+                    background.append(_texture_features(frames[image_id][y : y + 24, x : x + 24])[1])
     assert np.median(energies[np.isin(degradations, BLURS)]) < 1.5 * np.median(background)
 
 
@@ -248,7 +266,7 @@ def test_blurred_objects_stay_visible_as_blobs_of_their_mean_colour(videos):
         image = images[annotation["image_id"]]
         if image["degradation"] in BLURS:
             x, y, w, h = annotation["bbox"]
-            centre = frames[image["id"]][y + h // 3:y + h - h // 3, x + w // 3:x + w - w // 3].mean(axis=(0, 1))
+            centre = frames[image["id"]][y + h // 3 : y + h - h // 3, x + w // 3 : x + w - w // 3].mean(axis=(0, 1))
             assert np.linalg.norm(centre - mean_colour[annotation["instance_id"]]) < 35
 
 
@@ -268,11 +286,11 @@ def test_objects_are_saturated_on_near_grey_backgrounds_also_when_blurred(videos
         image = images[annotation["image_id"]]
         if image["degradation"] in BLURS:
             x, y, w, h = annotation["bbox"]
-            objects.append(_chroma(frames[image["id"]][y + h // 3:y + h - h // 3, x + w // 3:x + w - w // 3]))
+            objects.append(_chroma(frames[image["id"]][y + h // 3 : y + h - h // 3, x + w // 3 : x + w - w // 3]))
     for image_id, image in images.items():
         outside = np.ones((image["height"], image["width"]), dtype=bool)
         for x, y, w, h in boxes[image_id]:
-            outside[max(y - 8, 0):y + h + 8, max(x - 8, 0):x + w + 8] = False
+            outside[max(y - 8, 0) : y + h + 8, max(x - 8, 0) : x + w + 8] = False
         backgrounds.append(_chroma(frames[image_id][outside]))
     assert len(objects) > 30
     assert np.percentile(objects, 5) > 2 * np.percentile(backgrounds, 95)
@@ -312,11 +330,16 @@ def test_loaders_read_the_generated_jsons(videos):
 
 
 def test_registration_is_lazy_and_generates_on_first_use(tmp_path):
-    names = register_synthetic_videos(tmp_path / "root", prefix="test_synthetic_lazy", seed=2,
-                                      num_train_videos=2, num_val_videos=1, **SMALL)
+    names = register_synthetic_videos(
+        tmp_path / "root", prefix="test_synthetic_lazy", seed=2, num_train_videos=2, num_val_videos=1, **SMALL
+    )
     try:
-        assert names == ["test_synthetic_lazy_vid_train", "test_synthetic_lazy_ytvis_train",
-                         "test_synthetic_lazy_vid_val", "test_synthetic_lazy_ytvis_val"]
+        assert names == [
+            "test_synthetic_lazy_vid_train",
+            "test_synthetic_lazy_ytvis_train",
+            "test_synthetic_lazy_vid_val",
+            "test_synthetic_lazy_ytvis_val",
+        ]
         assert not (tmp_path / "root").exists()
         metadata = MetadataCatalog.get("test_synthetic_lazy_ytvis_val")
         assert metadata.evaluator_type == "ytvis"
@@ -330,8 +353,10 @@ def test_registration_is_lazy_and_generates_on_first_use(tmp_path):
         assert MetadataCatalog.get("test_synthetic_lazy_vid_val").evaluator_type == "vid"
         with open(tmp_path / "root" / "train" / "coco_vid.json") as f:
             train_frame = json.load(f)["images"][0]["file_name"]
-        with open(tmp_path / "root" / "train" / "frames" / train_frame, "rb") as f, \
-                open(tmp_path / "root" / "val" / "frames" / train_frame, "rb") as g:
+        with (
+            open(tmp_path / "root" / "train" / "frames" / train_frame, "rb") as f,
+            open(tmp_path / "root" / "val" / "frames" / train_frame, "rb") as g,
+        ):
             assert f.read() != g.read()  # disjoint seeds
     finally:
         for name in names:

@@ -1,4 +1,5 @@
 """render_video: one synthetic video, drawn from its generator, rendered frame by frame."""
+
 import numpy as np
 
 from troi.data.datasets.synthetic_rendering import DEGRADATIONS, SYNTHETIC_CLASSES, render_video

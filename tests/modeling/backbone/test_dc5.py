@@ -17,9 +17,22 @@ def test_tiny_dc5_has_stride_16_and_the_neck_channels():
 
 def test_resnet_dc5_dilates_res5():
     cfg = tiny_video_cfg()
-    cfg.merge_from_list(["MODEL.BACKBONE.NAME", "build_resnet_dc5_backbone", "MODEL.RESNETS.DEPTH", 50,
-                         "MODEL.RESNETS.OUT_FEATURES", ["res5"], "MODEL.RESNETS.RES5_DILATION", 2,
-                         "MODEL.RESNETS.NORM", "BN", "MODEL.DC5.NECK_CHANNELS", 512])
+    cfg.merge_from_list(
+        [
+            "MODEL.BACKBONE.NAME",
+            "build_resnet_dc5_backbone",
+            "MODEL.RESNETS.DEPTH",
+            50,
+            "MODEL.RESNETS.OUT_FEATURES",
+            ["res5"],
+            "MODEL.RESNETS.RES5_DILATION",
+            2,
+            "MODEL.RESNETS.NORM",
+            "BN",
+            "MODEL.DC5.NECK_CHANNELS",
+            512,
+        ]
+    )
     backbone = build_backbone(cfg)
     assert backbone.output_shape()["dc5"] == ShapeSpec(channels=512, stride=16)
     assert backbone.resnet.res5[0].conv2.dilation == (2, 2) and backbone.resnet.res5[0].conv2.stride == (1, 1)

@@ -1,4 +1,5 @@
 """TANet: detectron2's bottleneck with a TAM, against mmaction2 0.24.1's TABlock."""
+
 from pathlib import Path
 
 import pytest
@@ -28,17 +29,27 @@ def recognition_cfg(config="synthetic/tanet_tiny.yaml", *opts):
 def fixture_block(data):
     """Our block in the reference TABlock's configuration, with its weights (through the
     checkpoint converter: mmaction2 names as in a TANet's layer2.0)."""
-    block = TemporalAdaptiveBottleneckBlock(int(data["inplanes"]), 4 * int(data["planes"]),
-                                            bottleneck_channels=int(data["planes"]), stride=int(data["stride"]),
-                                            num_segments=int(data["T"]), norm="BN", stride_in_1x1=False)
-    state = {f"backbone.layer2.0.{key}": torch.from_numpy(value) for key, value in data.items()
-             if key.startswith(("block.", "tam."))}
+    block = TemporalAdaptiveBottleneckBlock(
+        int(data["inplanes"]),
+        4 * int(data["planes"]),
+        bottleneck_channels=int(data["planes"]),
+        stride=int(data["stride"]),
+        num_segments=int(data["T"]),
+        norm="BN",
+        stride_in_1x1=False,
+    )
+    state = {
+        f"backbone.layer2.0.{key}": torch.from_numpy(value)
+        for key, value in data.items()
+        if key.startswith(("block.", "tam."))
+    }
     converted = convert_tanet_state_dict(state)
     prefix = "backbone.res3.0."
     assert all(name.startswith(prefix) for name in converted)
     block = block.double().eval()
-    missing, unexpected = block.load_state_dict({name[len(prefix):]: torch.from_numpy(value)
-                                                 for name, value in converted.items()}, strict=False)
+    missing, unexpected = block.load_state_dict(
+        {name[len(prefix) :]: torch.from_numpy(value) for name, value in converted.items()}, strict=False
+    )
     assert not unexpected and all(name.endswith("num_batches_tracked") for name in missing)
     return block
 
@@ -88,8 +99,17 @@ def test_tiny_tanet_is_the_tsn_backbone_plus_tams():
 
 
 def test_tam_settings_come_from_the_config():
-    cfg = recognition_cfg("synthetic/tanet_tiny.yaml", "INPUT.CLIP.NUM_SEGMENTS", 4, "MODEL.TAM.ALPHA", 3,
-                          "MODEL.TAM.BETA", 2, "MODEL.TAM.ADAPTIVE_KERNEL_SIZE", 5)
+    cfg = recognition_cfg(
+        "synthetic/tanet_tiny.yaml",
+        "INPUT.CLIP.NUM_SEGMENTS",
+        4,
+        "MODEL.TAM.ALPHA",
+        3,
+        "MODEL.TAM.BETA",
+        2,
+        "MODEL.TAM.ADAPTIVE_KERNEL_SIZE",
+        5,
+    )
     tam = build_backbone(cfg, ShapeSpec(channels=3)).res2[0].tam
     assert isinstance(tam, TemporalAdaptiveModule)
     assert tam.G[0].out_features == 12 and tam.G[3].out_features == 5 and tam.L[0].out_channels == 4

@@ -30,8 +30,7 @@ def test_match_labels_point_at_the_same_instance_or_new():
 def test_loss_is_the_mean_cross_entropy_over_all_proposals():
     logits = [torch.randn(3, 4), torch.randn(2, 2)]
     labels = [torch.tensor([0, 3, 1]), torch.tensor([1, 1])]
-    expected = F.cross_entropy(torch.cat([logits[0], F.pad(logits[1], (0, 2), value=-1e9)]),
-                               torch.cat(labels))
+    expected = F.cross_entropy(torch.cat([logits[0], F.pad(logits[1], (0, 2), value=-1e9)]), torch.cat(labels))
     assert torch.allclose(track_match_loss(logits, labels), expected)
 
 

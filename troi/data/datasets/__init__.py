@@ -1,5 +1,6 @@
 """Video datasets: COCO-VID and YouTube-VIS loaders, the synthetic videos, and the
 builtin datasets, which importing this package registers (see :mod:`.builtin`)."""
+
 from . import builtin  # noqa: F401  (registers the builtin datasets)
 from .coco_vid import load_coco_vid_json, register_coco_vid_instances
 from .imagenet_vid import IMAGENET_VID_CATEGORIES, imagenet_vid_metadata

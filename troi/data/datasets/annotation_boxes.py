@@ -6,6 +6,7 @@ into a valid box and train on it. A box with zero width or height, or entirely o
 its image, holds nothing to learn (mmtracking's loaders skip these as well): such
 annotations are skipped, and the loader logs how many, with their ids.
 """
+
 import logging
 import math
 from typing import Sequence
@@ -18,8 +19,11 @@ logger = logging.getLogger(__name__)
 def checked_box(bbox, where: str) -> list:
     """``bbox`` if it is 4 finite numbers with a width and a height >= 0, else a ValueError
     that starts with ``where`` (e.g. ``"annotations[3] (id 7) in /x.json"``)."""
-    if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4
-            and all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in bbox)):
+    if not (
+        isinstance(bbox, (list, tuple))
+        and len(bbox) == 4
+        and all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in bbox)
+    ):
         raise ValueError(f"{where}: bbox {bbox!r} is not [x, y, width, height], 4 numbers")
     if not all(math.isfinite(value) for value in bbox):
         raise ValueError(f"{where}: bbox {bbox} is not finite")
@@ -40,5 +44,7 @@ def log_skipped_boxes(skipped: Sequence, json_file: str) -> None:
     """Log the ids of the annotations skipped for an empty box (nothing when there are none)."""
     if skipped:
         shown = ", ".join(map(str, skipped[:10])) + (", ..." if len(skipped) > 10 else "")
-        logger.warning(f"{json_file}: skipped {len(skipped)} annotations whose box has zero width or height or lies "
-                       f"outside the image: {shown}")
+        logger.warning(
+            f"{json_file}: skipped {len(skipped)} annotations whose box has zero width or height or lies "
+            f"outside the image: {shown}"
+        )

@@ -10,6 +10,7 @@ index of the entry (and its ``id`` when it has one) and the key, e.g.
 
 Pure json/python, without detectron2.
 """
+
 import math
 import numbers
 import operator
@@ -123,8 +124,9 @@ def fields_reader(keys: Sequence[str], list_name: str, source: Optional[str]) ->
 
     def read(entry, index: int) -> tuple:
         if not isinstance(entry, dict):
-            raise ValueError(f"{list_name}[{index}] must be a json object{in_file(source)}, found a "
-                             f"{type(entry).__name__}")
+            raise ValueError(
+                f"{list_name}[{index}] must be a json object{in_file(source)}, found a {type(entry).__name__}"
+            )
         try:
             values = get(entry)
         except KeyError as error:
@@ -164,14 +166,21 @@ def is_positive_int(value) -> bool:
     return is_int(value) and value > 0
 
 
-def check_values(entries: Sequence[dict], key: str, is_valid: Callable[[Any], bool], description: str,
-                 list_name: str, source: Optional[str]) -> None:
+def check_values(
+    entries: Sequence[dict],
+    key: str,
+    is_valid: Callable[[Any], bool],
+    description: str,
+    list_name: str,
+    source: Optional[str],
+) -> None:
     """ValueError for the first entry that has ``key`` with a value that is not ``is_valid``,
     e.g. ``"images[0] (id 12) in /x.json: frame_id '3' is not an int"``."""
     for index, entry in enumerate(entries):
         if key in entry and not is_valid(entry[key]):
-            raise ValueError(f"{entry_where(list_name, index, entry)}{in_file(source)}: {key} {entry[key]!r} is "
-                             f"not {description}")
+            raise ValueError(
+                f"{entry_where(list_name, index, entry)}{in_file(source)}: {key} {entry[key]!r} is not {description}"
+            )
 
 
 def unique_ids(entries: Sequence[dict], list_name: str, noun: str, source: Optional[str]) -> Dict[Any, dict]:
@@ -184,8 +193,10 @@ def unique_ids(entries: Sequence[dict], list_name: str, noun: str, source: Optio
             raise ValueError(f"{list_name}[{index}]{in_file(source)}: id {entry_id!r} is not an int or a string")
         if entry_id in by_id:
             repeated = [value for value, count in Counter(entry["id"] for entry in entries).items() if count > 1]
-            raise ValueError(f"{list_name}[{index}] repeats {noun} id {entry_id!r}{in_file(source)}; {noun} ids "
-                             f"{repeated[:10]} appear more than once")
+            raise ValueError(
+                f"{list_name}[{index}] repeats {noun} id {entry_id!r}{in_file(source)}; {noun} ids "
+                f"{repeated[:10]} appear more than once"
+            )
         by_id[entry_id] = entry
     return by_id
 

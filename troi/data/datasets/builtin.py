@@ -6,6 +6,7 @@ and a missing one raises ``FileNotFoundError`` naming it and ``datasets/README.m
 (the layout, and how to convert ImageNet VID). The synthetic videos and motion clips
 are generated there on first use instead.
 """
+
 import functools
 import os
 
@@ -55,23 +56,47 @@ SYNTHETIC_DIR = "synthetic_videos"
 PREDEFINED_RECOGNITION_LISTS = {
     "kinetics400_train": ("videos", "kinetics400/kinetics400_train_list_videos.txt", "kinetics400/videos_train", None),
     "kinetics400_val": ("videos", "kinetics400/kinetics400_val_list_videos.txt", "kinetics400/videos_val", None),
-    "kinetics400_rawframes_train": ("rawframes", "kinetics400/kinetics400_train_list_rawframes.txt",
-                                    "kinetics400/rawframes_train", "img_{:05d}.jpg"),
-    "kinetics400_rawframes_val": ("rawframes", "kinetics400/kinetics400_val_list_rawframes.txt",
-                                  "kinetics400/rawframes_val", "img_{:05d}.jpg"),
+    "kinetics400_rawframes_train": (
+        "rawframes",
+        "kinetics400/kinetics400_train_list_rawframes.txt",
+        "kinetics400/rawframes_train",
+        "img_{:05d}.jpg",
+    ),
+    "kinetics400_rawframes_val": (
+        "rawframes",
+        "kinetics400/kinetics400_val_list_rawframes.txt",
+        "kinetics400/rawframes_val",
+        "img_{:05d}.jpg",
+    ),
     "sthv1_rawframes_train": ("rawframes", "sthv1/sthv1_train_list_rawframes.txt", "sthv1/rawframes", "{:05d}.jpg"),
     "sthv1_rawframes_val": ("rawframes", "sthv1/sthv1_val_list_rawframes.txt", "sthv1/rawframes", "{:05d}.jpg"),
 }
 # Something-Something in its own formats: name: (loader, split file, labels file, data root).
 PREDEFINED_SPLITS_SOMETHING_SOMETHING = {
-    "sthv1_train": (load_sthv1_csv, "sthv1/annotations/something-something-v1-train.csv",
-                    "sthv1/annotations/something-something-v1-labels.csv", "sthv1/rawframes"),
-    "sthv1_val": (load_sthv1_csv, "sthv1/annotations/something-something-v1-validation.csv",
-                  "sthv1/annotations/something-something-v1-labels.csv", "sthv1/rawframes"),
-    "sthv2_train": (load_sthv2_json, "sthv2/annotations/something-something-v2-train.json",
-                    "sthv2/annotations/something-something-v2-labels.json", "sthv2/videos"),
-    "sthv2_val": (load_sthv2_json, "sthv2/annotations/something-something-v2-validation.json",
-                  "sthv2/annotations/something-something-v2-labels.json", "sthv2/videos"),
+    "sthv1_train": (
+        load_sthv1_csv,
+        "sthv1/annotations/something-something-v1-train.csv",
+        "sthv1/annotations/something-something-v1-labels.csv",
+        "sthv1/rawframes",
+    ),
+    "sthv1_val": (
+        load_sthv1_csv,
+        "sthv1/annotations/something-something-v1-validation.csv",
+        "sthv1/annotations/something-something-v1-labels.csv",
+        "sthv1/rawframes",
+    ),
+    "sthv2_train": (
+        load_sthv2_json,
+        "sthv2/annotations/something-something-v2-train.json",
+        "sthv2/annotations/something-something-v2-labels.json",
+        "sthv2/videos",
+    ),
+    "sthv2_val": (
+        load_sthv2_json,
+        "sthv2/annotations/something-something-v2-validation.json",
+        "sthv2/annotations/something-something-v2-labels.json",
+        "sthv2/videos",
+    ),
 }
 SYNTHETIC_MOTION_DIR = "synthetic_motion"
 
@@ -105,14 +130,23 @@ def register_all_recognition(root: str) -> None:
     for name, (kind, list_file, data_root, template) in PREDEFINED_RECOGNITION_LISTS.items():
         num_classes = SOMETHING_SOMETHING_NUM_CLASSES if name.startswith("sthv") else 400
         options = {"filename_tmpl": template} if template else {}
-        load = functools.partial(load_video_list, os.path.join(root, list_file), os.path.join(root, data_root),
-                                 kind=kind, num_classes=num_classes, dataset_name=name, **options)
+        load = functools.partial(
+            load_video_list,
+            os.path.join(root, list_file),
+            os.path.join(root, data_root),
+            kind=kind,
+            num_classes=num_classes,
+            dataset_name=name,
+            **options,
+        )
         register_recognition_dataset(name, load, num_classes, flip_label_map=flip_label_maps.get(name[:5], {}))
     for name, (loader, split_file, labels_file, data_root) in PREDEFINED_SPLITS_SOMETHING_SOMETHING.items():
-        load = functools.partial(loader, os.path.join(root, split_file), os.path.join(root, labels_file),
-                                 os.path.join(root, data_root))
-        register_recognition_dataset(name, load, SOMETHING_SOMETHING_NUM_CLASSES,
-                                     flip_label_map=flip_label_maps[name[:5]])
+        load = functools.partial(
+            loader, os.path.join(root, split_file), os.path.join(root, labels_file), os.path.join(root, data_root)
+        )
+        register_recognition_dataset(
+            name, load, SOMETHING_SOMETHING_NUM_CLASSES, flip_label_map=flip_label_maps[name[:5]]
+        )
     register_synthetic_motion_clips(os.path.join(root, SYNTHETIC_MOTION_DIR), prefix="synthetic_motion", seed=0)
 
 

@@ -3,6 +3,7 @@
 The format, and the checks of a json, are :mod:`.coco_vid_format`'s. The category and
 registration helpers here are shared with :mod:`.ytvis`.
 """
+
 import os
 from collections import defaultdict
 
@@ -23,8 +24,9 @@ __all__ = [
 ]
 
 DATASETS_README = "datasets/README.md"
-MISSING_ANNOTATION_FILE_HINT = (f"see {DATASETS_README} for the dataset layout under $DETECTRON2_DATASETS and how "
-                                "to prepare it")
+MISSING_ANNOTATION_FILE_HINT = (
+    f"see {DATASETS_README} for the dataset layout under $DETECTRON2_DATASETS and how to prepare it"
+)
 """Follows the error of an annotation file that does not exist."""
 
 # Annotation fields copied as is into the dataset dicts when the json has them.
@@ -56,7 +58,8 @@ def set_thing_metadata(dataset_name, thing_classes: list, id_map: dict, json_fil
         raise ValueError(
             f"{json_file} has {len(thing_classes)} categories ({', '.join(thing_classes[:5])}, ...) but dataset "
             f"{dataset_name!r} is registered with {len(registered)} others ({', '.join(registered[:5])}, ...): give "
-            f"your json a dataset name of its own (register_coco_vid_instances / register_ytvis_instances)")
+            f"your json a dataset name of its own (register_coco_vid_instances / register_ytvis_instances)"
+        )
     metadata.set(thing_classes=thing_classes, thing_dataset_id_to_contiguous_id=id_map)
 
 
@@ -65,8 +68,10 @@ def check_unregistered(name: str, json_file: str) -> None:
     naming it, its json and ``json_file``."""
     registered = MetadataCatalog.get(name).get("json_file") if name in MetadataCatalog.list() else None
     if name in DatasetCatalog.list() or registered not in (None, json_file):
-        raise ValueError(f"cannot register {json_file} as dataset {name!r}: that name is taken (by "
-                         f"{registered or 'another dataset'}); register it under a name of its own")
+        raise ValueError(
+            f"cannot register {json_file} as dataset {name!r}: that name is taken (by "
+            f"{registered or 'another dataset'}); register it under a name of its own"
+        )
 
 
 def _annotations_by_image(annotations: list, id_map: dict) -> dict:

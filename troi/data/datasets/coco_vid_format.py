@@ -26,6 +26,7 @@ a finite score and a box of 4 finite numbers with a positive width and height.
 
 Json, python and numpy, without detectron2.
 """
+
 import os
 from typing import Collection, Optional, Union
 
@@ -81,27 +82,35 @@ EVALUATION_NEEDS = Needs(
 """What the box evaluation reads: COCO's annotation fields plus the track (``instance_id``)
 and the frame (``video_id``, ``frame_id``); ``videos`` may be absent."""
 
-WRITER_NEEDS = Needs(keys={name: tuple(dict.fromkeys(LOADER_NEEDS.keys[name] + EVALUATION_NEEDS.keys[name]))
-                           for name in LOADER_NEEDS.keys})
+WRITER_NEEDS = Needs(
+    keys={
+        name: tuple(dict.fromkeys(LOADER_NEEDS.keys[name] + EVALUATION_NEEDS.keys[name])) for name in LOADER_NEEDS.keys
+    }
+)
 """What a json written for troi has: every key the loader and the box evaluation read."""
 
 DETECTION_KEYS = ("image_id", "category_id", "bbox", "score")
 """The keys of a detection (a COCO result)."""
 
 _VALUE_CHECKS = {
-    "images": (("video_id", is_id, "an int or a string"),
-               ("frame_id", is_int, "an int"),
-               ("height", is_positive_int, "a positive int"),
-               ("width", is_positive_int, "a positive int"),
-               ("file_name", lambda value: isinstance(value, str), "a string")),
-    "annotations": (("instance_id", is_id, "an int or a string"),
-                    ("area", is_number, "a finite number"),
-                    ("iscrowd", lambda value: value in (0, 1), "0 or 1")),
+    "images": (
+        ("video_id", is_id, "an int or a string"),
+        ("frame_id", is_int, "an int"),
+        ("height", is_positive_int, "a positive int"),
+        ("width", is_positive_int, "a positive int"),
+        ("file_name", lambda value: isinstance(value, str), "a string"),
+    ),
+    "annotations": (
+        ("instance_id", is_id, "an int or a string"),
+        ("area", is_number, "a finite number"),
+        ("iscrowd", lambda value: value in (0, 1), "0 or 1"),
+    ),
 }
 
 
-def read_coco_vid_json(path: Union[str, os.PathLike], needs: Needs, what: str = "COCO-VID json",
-                       missing_hint: Optional[str] = None) -> dict:
+def read_coco_vid_json(
+    path: Union[str, os.PathLike], needs: Needs, what: str = "COCO-VID json", missing_hint: Optional[str] = None
+) -> dict:
     """The content of the COCO-VID json ``path``, checked (:func:`check_coco_vid`).
 
     Args:
@@ -123,10 +132,16 @@ def check_coco_vid(data: dict, needs: Needs, source: str) -> None:
     """Check the COCO-VID content ``data`` of ``source`` (see the module docstring): a
     ValueError names the first problem."""
     lists = json_lists(data, needs, source)
-    by_id = {name: unique_ids(lists[name], name, noun, source)
-             for name, noun in (("categories", "category"), ("videos", "video"), ("images", "image"),
-                                ("annotations", "annotation"))
-             if needs.needs(name, "id")}
+    by_id = {
+        name: unique_ids(lists[name], name, noun, source)
+        for name, noun in (
+            ("categories", "category"),
+            ("videos", "video"),
+            ("images", "image"),
+            ("annotations", "annotation"),
+        )
+        if needs.needs(name, "id")
+    }
     images, annotations = lists["images"], lists["annotations"]
     for list_name, checks in _VALUE_CHECKS.items():
         for key, is_valid, description in checks:
@@ -148,8 +163,10 @@ def _check_frames(images: list, videos: list, source: str) -> None:
         frame = image["video_id"], image["frame_id"]
         if frame in frames:
             first = entry_where("images", frames[frame], images[frames[frame]])
-            raise ValueError(f"video {frame[0]!r} has two images with frame_id {frame[1]} ({first} and "
-                             f"{entry_where('images', index, image)}) in {source}")
+            raise ValueError(
+                f"video {frame[0]!r} has two images with frame_id {frame[1]} ({first} and "
+                f"{entry_where('images', index, image)}) in {source}"
+            )
         frames[frame] = index
     with_frames = {video_id for video_id, _ in frames}
     for video in videos:
@@ -196,7 +213,13 @@ def _check_detection(detection, where: str) -> None:
     score, bbox = detection["score"], detection["bbox"]
     if not is_number(score):
         raise ValueError(f"{where} has score {score!r}; a score must be a finite number")
-    if not (isinstance(bbox, (list, tuple, np.ndarray)) and len(bbox) == 4 and all(map(is_number, bbox))
-            and bbox[2] > 0 and bbox[3] > 0):
-        raise ValueError(f"{where} has bbox {bbox!r}; expected [x, y, width, height], finite, with a positive "
-                         f"width and height")
+    if not (
+        isinstance(bbox, (list, tuple, np.ndarray))
+        and len(bbox) == 4
+        and all(map(is_number, bbox))
+        and bbox[2] > 0
+        and bbox[3] > 0
+    ):
+        raise ValueError(
+            f"{where} has bbox {bbox!r}; expected [x, y, width, height], finite, with a positive width and height"
+        )

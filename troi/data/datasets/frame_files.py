@@ -6,6 +6,7 @@ a few seconds for ImageNet VID's million frames, with a progress bar on large da
 A file that exists but does not decode still shows only when it is read; the mappers'
 errors name it.
 """
+
 import os
 from collections import defaultdict
 from typing import Iterable
@@ -26,8 +27,12 @@ def check_frame_files(file_names: Iterable[str], json_file: str) -> None:
         by_folder[os.path.dirname(file_name)].append(os.path.basename(file_name))
     total = sum(len(names) for names in by_folder.values())
     missing = []
-    with tqdm(total=total, unit="frame", desc=f"checking the frames of {os.path.basename(json_file)}",
-              disable=total < PROGRESS_BAR_MIN_FRAMES) as bar:
+    with tqdm(
+        total=total,
+        unit="frame",
+        desc=f"checking the frames of {os.path.basename(json_file)}",
+        disable=total < PROGRESS_BAR_MIN_FRAMES,
+    ) as bar:
         for folder, names in by_folder.items():
             try:
                 present = {entry.name for entry in os.scandir(folder or ".") if not entry.is_dir()}
@@ -38,4 +43,5 @@ def check_frame_files(file_names: Iterable[str], json_file: str) -> None:
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} of the {total} frames listed in {json_file} do not exist, e.g. {missing[:3]}: check the "
-            f"dataset's image root (datasets/README.md shows the layout)")
+            f"dataset's image root (datasets/README.md shows the layout)"
+        )

@@ -15,14 +15,20 @@
 mmaction2's converted lists of either (``sthv1_*_list_rawframes.txt``) load with
 :func:`troi.data.datasets.video_lists.load_video_list` instead.
 """
+
 import os
 from typing import Dict, List
 
 from ...utils import read_json
 from .video_lists import DATASETS_README, rawframes_record, video_record
 
-__all__ = ["SOMETHING_SOMETHING_NUM_CLASSES", "STHV1_FLIP_LABEL_MAP", "STHV2_FLIP_LABEL_MAP", "load_sthv1_csv",
-           "load_sthv2_json"]
+__all__ = [
+    "SOMETHING_SOMETHING_NUM_CLASSES",
+    "STHV1_FLIP_LABEL_MAP",
+    "STHV2_FLIP_LABEL_MAP",
+    "load_sthv1_csv",
+    "load_sthv2_json",
+]
 
 SOMETHING_SOMETHING_NUM_CLASSES = 174
 # The classes a horizontal flip turns into each other ("... from left to right" and "... from
@@ -34,8 +40,9 @@ STHV1_FILENAME_TEMPLATE = "{:05d}.jpg"
 
 def _require_file(path: str, what: str) -> None:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} {path} does not exist: see {DATASETS_README} for the layout under "
-                                "$DETECTRON2_DATASETS")
+        raise FileNotFoundError(
+            f"{what} {path} does not exist: see {DATASETS_README} for the layout under $DETECTRON2_DATASETS"
+        )
 
 
 def _sthv1_classes(labels_file: str) -> Dict[str, int]:
@@ -61,8 +68,11 @@ def load_sthv1_csv(csv_file: str, labels_file: str, frames_root: str) -> List[di
                 raise ValueError(f"{csv_file}:{line_number}: expected '<id>;<class name>', got {line.strip()!r}")
             if name not in classes:
                 raise ValueError(f"{csv_file}:{line_number}: class {name!r} is not in {labels_file}")
-            records.append(rawframes_record(clip_id, os.path.join(frames_root, clip_id), None, classes[name],
-                                            STHV1_FILENAME_TEMPLATE, 1))
+            records.append(
+                rawframes_record(
+                    clip_id, os.path.join(frames_root, clip_id), None, classes[name], STHV1_FILENAME_TEMPLATE, 1
+                )
+            )
     if not records:
         raise ValueError(f"{csv_file} lists no clips")
     return records
@@ -83,12 +93,15 @@ def load_sthv2_json(json_file: str, labels_file: str, videos_root: str) -> List[
     records = []
     for index, clip in enumerate(clips):
         if not isinstance(clip, dict) or "id" not in clip or "template" not in clip:
-            raise ValueError(f"{json_file}: clip [{index}] needs an 'id' and a 'template' (the test split has no "
-                             "labels and cannot be evaluated)")
+            raise ValueError(
+                f"{json_file}: clip [{index}] needs an 'id' and a 'template' (the test split has no "
+                "labels and cannot be evaluated)"
+            )
         name = clip["template"].replace("[", "").replace("]", "")
         if name not in classes:
-            raise ValueError(f"{json_file}: clip [{index}] (id {clip['id']}) has class {name!r}, which is not in "
-                             f"{labels_file}")
+            raise ValueError(
+                f"{json_file}: clip [{index}] (id {clip['id']}) has class {name!r}, which is not in {labels_file}"
+            )
         clip_id = str(clip["id"])
         records.append(video_record(clip_id, os.path.join(videos_root, f"{clip_id}.webm"), classes[name]))
     return records

@@ -35,6 +35,7 @@ Files under ``output_dir`` (the layout and list format of mmaction2's rawframes,
 
 Registered datasets are generated on first use (``DatasetCatalog.get``).
 """
+
 import functools
 import inspect
 import json
@@ -59,9 +60,16 @@ __all__ = [
 GENERATOR_VERSION = 1
 
 # Directions (dx, dy) in image coordinates (y down), one per class.
-_DIRECTIONS = {"moving_left": (-1, 0), "moving_right": (1, 0), "moving_up": (0, -1), "moving_down": (0, 1),
-               "moving_up_left": (-1, -1), "moving_up_right": (1, -1), "moving_down_left": (-1, 1),
-               "moving_down_right": (1, 1)}
+_DIRECTIONS = {
+    "moving_left": (-1, 0),
+    "moving_right": (1, 0),
+    "moving_up": (0, -1),
+    "moving_down": (0, 1),
+    "moving_up_left": (-1, -1),
+    "moving_up_right": (1, -1),
+    "moving_down_left": (-1, 1),
+    "moving_down_right": (1, 1),
+}
 SYNTHETIC_MOTION_CLASSES = tuple(_DIRECTIONS)
 # What a horizontal flip makes of each class (index -> index), for ClipDatasetMapper.
 SYNTHETIC_MOTION_FLIP_LABEL_MAP = {0: 1, 1: 0, 4: 5, 5: 4, 6: 7, 7: 6}
@@ -139,8 +147,9 @@ def render_motion_clip(rng: np.random.Generator, class_index: int, num_frames: i
         # frame pixel p shows plane pixel p + (plane centre - frame centre) + view - velocity * tau
         offset = size / 2 - np.array([width, height]) / 2 + view - velocity * (index - half_duration)
         matrix = np.array([[1.0, 0.0, offset[0]], [0.0, 1.0, offset[1]]])
-        frame = cv2.warpAffine(plane, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REFLECT)
+        frame = cv2.warpAffine(
+            plane, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+        )
         frame += rng.standard_normal(frame.shape, dtype=np.float32) * SENSOR_NOISE
         frames[index] = np.clip(np.rint(frame), 0, 255)
     return frames
@@ -148,10 +157,16 @@ def render_motion_clip(rng: np.random.Generator, class_index: int, num_frames: i
 
 def _generator_info(seed, num_clips, num_frames, image_size, jpeg_quality) -> dict:
     """The ``info.json`` content: everything the generated files depend on."""
-    return {"description": "TRoI synthetic motion clips (troi.data.datasets.synthetic_motion)",
-            "generator_version": GENERATOR_VERSION, "seed": seed, "num_clips": num_clips,
-            "num_frames": list(num_frames), "image_size": list(image_size), "jpeg_quality": jpeg_quality,
-            "classes": list(SYNTHETIC_MOTION_CLASSES)}
+    return {
+        "description": "TRoI synthetic motion clips (troi.data.datasets.synthetic_motion)",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "num_clips": num_clips,
+        "num_frames": list(num_frames),
+        "image_size": list(image_size),
+        "jpeg_quality": jpeg_quality,
+        "classes": list(SYNTHETIC_MOTION_CLASSES),
+    }
 
 
 def _check_options(seed, num_clips, num_frames, image_size, jpeg_quality):
@@ -167,8 +182,9 @@ def _check_options(seed, num_clips, num_frames, image_size, jpeg_quality):
         raise ValueError(f"jpeg_quality must be in [1, 100], got {jpeg_quality}")
 
 
-def generate_synthetic_motion_clips(output_dir: str, seed: int, num_clips: int, num_frames=(14, 18),
-                                    image_size=(72, 72), jpeg_quality: int = 90) -> str:
+def generate_synthetic_motion_clips(
+    output_dir: str, seed: int, num_clips: int, num_frames=(14, 18), image_size=(72, 72), jpeg_quality: int = 90
+) -> str:
     """Generate ``num_clips`` clips into ``output_dir`` (which must not exist); returns its
     list file.
 
@@ -224,29 +240,40 @@ def ensure_synthetic_motion_clips(output_dir: str, seed: int, num_clips: int, **
         except FileExistsError:
             if not os.path.isdir(output_dir):
                 raise
-    arguments = inspect.signature(generate_synthetic_motion_clips).bind(output_dir, seed, num_clips,
-                                                                        **generator_kwargs)
+    arguments = inspect.signature(generate_synthetic_motion_clips).bind(output_dir, seed, num_clips, **generator_kwargs)
     arguments.apply_defaults()
     del arguments.arguments["output_dir"]
     expected = json.loads(json.dumps(_generator_info(**arguments.arguments)))
     found = read_json(os.path.join(output_dir, INFO_FILE), "synthetic motion info file")
     if found != expected:
-        raise ValueError(f"{output_dir} holds synthetic motion clips generated with {found}, not {expected}: "
-                         "delete it to regenerate, or use another directory")
+        raise ValueError(
+            f"{output_dir} holds synthetic motion clips generated with {found}, not {expected}: "
+            "delete it to regenerate, or use another directory"
+        )
     return os.path.join(output_dir, LIST_FILE)
 
 
 def _load_synthetic_motion(generator_args, dataset_name):
     """Generate the split if needed, then load its list file."""
     list_file = ensure_synthetic_motion_clips(**generator_args)
-    return load_video_list(list_file, os.path.join(generator_args["output_dir"], "frames"), kind="rawframes",
-                           filename_tmpl=FILENAME_TEMPLATE, num_classes=len(SYNTHETIC_MOTION_CLASSES),
-                           dataset_name=dataset_name)
+    return load_video_list(
+        list_file,
+        os.path.join(generator_args["output_dir"], "frames"),
+        kind="rawframes",
+        filename_tmpl=FILENAME_TEMPLATE,
+        num_classes=len(SYNTHETIC_MOTION_CLASSES),
+        dataset_name=dataset_name,
+    )
 
 
-def register_synthetic_motion_clips(root: str, prefix: str = "synthetic_motion", seed: int = 0,
-                                    num_train_clips: int = 512, num_val_clips: int = 256,
-                                    **generator_kwargs) -> list:
+def register_synthetic_motion_clips(
+    root: str,
+    prefix: str = "synthetic_motion",
+    seed: int = 0,
+    num_train_clips: int = 512,
+    num_val_clips: int = 256,
+    **generator_kwargs,
+) -> list:
     """Register ``{prefix}_train`` and ``{prefix}_val`` (evaluator_type "recognition"),
     generated on first use into ``root/train`` (seed ``2 * seed``) and ``root/val`` (seed
     ``2 * seed + 1``: train and val never share a clip). Registering touches no file.
@@ -259,12 +286,17 @@ def register_synthetic_motion_clips(root: str, prefix: str = "synthetic_motion",
     """
     names = []
     for split, split_seed, num_clips in (("train", 2 * seed, num_train_clips), ("val", 2 * seed + 1, num_val_clips)):
-        generator_args = dict(output_dir=os.path.join(root, split), seed=split_seed, num_clips=num_clips,
-                              **generator_kwargs)
+        generator_args = dict(
+            output_dir=os.path.join(root, split), seed=split_seed, num_clips=num_clips, **generator_kwargs
+        )
         name = f"{prefix}_{split}"
-        register_recognition_dataset(name, functools.partial(_load_synthetic_motion, generator_args, name),
-                                     len(SYNTHETIC_MOTION_CLASSES), classes=list(SYNTHETIC_MOTION_CLASSES),
-                                     flip_label_map=dict(SYNTHETIC_MOTION_FLIP_LABEL_MAP),
-                                     generator_args=generator_args)
+        register_recognition_dataset(
+            name,
+            functools.partial(_load_synthetic_motion, generator_args, name),
+            len(SYNTHETIC_MOTION_CLASSES),
+            classes=list(SYNTHETIC_MOTION_CLASSES),
+            flip_label_map=dict(SYNTHETIC_MOTION_FLIP_LABEL_MAP),
+            generator_args=generator_args,
+        )
         names.append(name)
     return names

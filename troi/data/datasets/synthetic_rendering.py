@@ -2,6 +2,7 @@
 objects moving over a smooth background, with runs of degraded frames. Pure numpy/OpenCV;
 see :mod:`.synthetic` for what the videos show and why.
 """
+
 import dataclasses
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -116,11 +117,14 @@ def _pattern_colors(rng, background_mean):
     from the background's mean colour."""
     while True:
         hue, saturation = rng.uniform(0, 180), rng.uniform(*OBJECT_SATURATION_RANGE)
-        shades = np.array([[[hue, saturation, rng.uniform(*DARK_SHADE_RANGE)]],
-                           [[hue, saturation, rng.uniform(*BRIGHT_SHADE_RANGE)]]])
+        shades = np.array(
+            [[[hue, saturation, rng.uniform(*DARK_SHADE_RANGE)]], [[hue, saturation, rng.uniform(*BRIGHT_SHADE_RANGE)]]]
+        )
         first, second = cv2.cvtColor(shades.astype(np.uint8), cv2.COLOR_HSV2BGR).reshape(2, 3).astype(np.float64)
-        if (np.linalg.norm(first - second) >= MIN_PATTERN_CONTRAST
-                and np.linalg.norm((first + second) / 2 - background_mean) >= MIN_BACKGROUND_CONTRAST):
+        if (
+            np.linalg.norm(first - second) >= MIN_PATTERN_CONTRAST
+            and np.linalg.norm((first + second) / 2 - background_mean) >= MIN_BACKGROUND_CONTRAST
+        ):
             return first, second
 
 
@@ -248,15 +252,18 @@ def _convolve(frame, kernel):
     shape = padded.shape[:2]
     spectrum = np.fft.rfft2(padded, axes=(0, 1)) * np.fft.rfft2(kernel, s=shape)[..., None]
     full = np.fft.irfft2(spectrum, s=shape, axes=(0, 1))  # (H + k - 1, W + k - 1, 3)
-    return full[size - 1:size - 1 + height, size - 1:size - 1 + width].astype(np.float32)
+    return full[size - 1 : size - 1 + height, size - 1 : size - 1 + width].astype(np.float32)
 
 
 def _occluder_plans(rng, objects):
     """Per object, how one occlusion run covers it: ``(side, fraction, margin)``."""
     sides = ("top", "bottom", "left", "right")
     return [
-        (sides[int(rng.integers(4))], rng.uniform(*OCCLUDED_FRACTION_RANGE),
-         int(rng.integers(OCCLUDER_MARGIN_RANGE[0], OCCLUDER_MARGIN_RANGE[1] + 1)))
+        (
+            sides[int(rng.integers(4))],
+            rng.uniform(*OCCLUDED_FRACTION_RANGE),
+            int(rng.integers(OCCLUDER_MARGIN_RANGE[0], OCCLUDER_MARGIN_RANGE[1] + 1)),
+        )
         for _ in objects
     ]
 
@@ -279,8 +286,12 @@ def _occluder_box(obj, plan, other_boxes, image_size):
             "left": (-m, -m, height + m, depth),
             "right": (-m, width - depth, height + m, width + m),
         }[side]
-        box = (max(y + local[0], 0), max(x + local[1], 0),
-               min(y + local[2], image_size[0]), min(x + local[3], image_size[1]))
+        box = (
+            max(y + local[0], 0),
+            max(x + local[1], 0),
+            min(y + local[2], image_size[0]),
+            min(x + local[3], image_size[1]),
+        )
         if not _overlaps(box, other_boxes, 1):
             break
     return box
@@ -301,7 +312,7 @@ def _render(background, occluder_texture, objects, degradation, plans, rng):
     if degradation == "occlusion":
         boxes = [obj.box() for obj in objects]
         for index, (obj, plan) in enumerate(zip(objects, plans)):
-            y0, x0, y1, x1 = _occluder_box(obj, plan, boxes[:index] + boxes[index + 1:], frame.shape[:2])
+            y0, x0, y1, x1 = _occluder_box(obj, plan, boxes[:index] + boxes[index + 1 :], frame.shape[:2])
             frame[y0:y1, x0:x1] = occluder_texture[y0:y1, x0:x1]
             visible[index][y0:y1, x0:x1] = False
     elif degradation is not None:
@@ -320,8 +331,13 @@ class RenderedFrame:
     visible: List[np.ndarray]  # per object, (H, W) bool: its visible part
 
 
-def render_video(rng: np.random.Generator, image_size: Tuple[int, int], num_frames: Sequence[int], max_objects: int,
-                 first_instance_id: int) -> Tuple[List[_SceneObject], Iterator[RenderedFrame]]:
+def render_video(
+    rng: np.random.Generator,
+    image_size: Tuple[int, int],
+    num_frames: Sequence[int],
+    max_objects: int,
+    first_instance_id: int,
+) -> Tuple[List[_SceneObject], Iterator[RenderedFrame]]:
     """One video drawn from ``rng``: its objects (``instance_id`` from ``first_instance_id``,
     1-based ``category_id``) and an iterator over its frames (a length drawn from the
     inclusive range ``num_frames``), rendered one at a time as they are read."""

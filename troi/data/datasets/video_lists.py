@@ -14,6 +14,7 @@ Each line becomes one dataset dict, read by :class:`troi.data.ClipDatasetMapper`
   frames), ``filename_tmpl``, ``start_index``;
 * videos: ``video_file``.
 """
+
 import os
 from typing import Callable, List, Optional
 
@@ -25,11 +26,18 @@ LIST_KINDS = ("rawframes", "videos")
 DATASETS_README = "datasets/README.md"
 
 
-def rawframes_record(video_id: str, frame_dir: str, num_frames: Optional[int], label: int, filename_tmpl: str,
-                     start_index: int) -> dict:
+def rawframes_record(
+    video_id: str, frame_dir: str, num_frames: Optional[int], label: int, filename_tmpl: str, start_index: int
+) -> dict:
     """The dataset dict of a clip stored as a folder of frames."""
-    return {"video_id": video_id, "label": label, "frame_dir": frame_dir, "num_frames": num_frames,
-            "filename_tmpl": filename_tmpl, "start_index": start_index}
+    return {
+        "video_id": video_id,
+        "label": label,
+        "frame_dir": frame_dir,
+        "num_frames": num_frames,
+        "filename_tmpl": filename_tmpl,
+        "start_index": start_index,
+    }
 
 
 def video_record(video_id: str, video_file: str, label: int) -> dict:
@@ -52,9 +60,16 @@ def check_label(label: int, num_classes: Optional[int], where: str) -> int:
     return label
 
 
-def load_video_list(list_file: str, data_root: str, *, kind: str = "rawframes", filename_tmpl: str = "img_{:05d}.jpg",
-                    start_index: int = 1, num_classes: Optional[int] = None,
-                    dataset_name: Optional[str] = None) -> List[dict]:
+def load_video_list(
+    list_file: str,
+    data_root: str,
+    *,
+    kind: str = "rawframes",
+    filename_tmpl: str = "img_{:05d}.jpg",
+    start_index: int = 1,
+    num_classes: Optional[int] = None,
+    dataset_name: Optional[str] = None,
+) -> List[dict]:
     """The dataset dicts of an mmaction2 annotation list (see the module doc).
 
     Args:
@@ -72,8 +87,10 @@ def load_video_list(list_file: str, data_root: str, *, kind: str = "rawframes", 
     if kind not in LIST_KINDS:
         raise ValueError(f"unknown list kind {kind!r}; choose one of {LIST_KINDS}")
     if not os.path.isfile(list_file):
-        raise FileNotFoundError(f"annotation list {list_file}{f' of dataset {dataset_name!r}' if dataset_name else ''} "
-                                f"does not exist: see {DATASETS_README} for the layout under $DETECTRON2_DATASETS")
+        raise FileNotFoundError(
+            f"annotation list {list_file}{f' of dataset {dataset_name!r}' if dataset_name else ''} "
+            f"does not exist: see {DATASETS_README} for the layout under $DETECTRON2_DATASETS"
+        )
     expected = "<frame_dir> <total_frames> <label>" if kind == "rawframes" else "<file> <label>"
     records = []
     with open(list_file) as f:
@@ -83,8 +100,10 @@ def load_video_list(list_file: str, data_root: str, *, kind: str = "rawframes", 
                 continue
             where = f"{list_file}:{line_number}"
             if len(fields) != len(expected.split()):
-                raise ValueError(f"{where}: expected {len(expected.split())} fields {expected!r} ({kind} list, "
-                                 f"single label), got {line.strip()!r}")
+                raise ValueError(
+                    f"{where}: expected {len(expected.split())} fields {expected!r} ({kind} list, "
+                    f"single label), got {line.strip()!r}"
+                )
             label = check_label(_integer(fields[-1], "the label", where), num_classes, where)
             if kind == "videos":
                 records.append(video_record(fields[0], os.path.join(data_root, fields[0]), label))
@@ -92,8 +111,11 @@ def load_video_list(list_file: str, data_root: str, *, kind: str = "rawframes", 
             num_frames = _integer(fields[1], "total_frames", where)
             if num_frames < 1:
                 raise ValueError(f"{where}: total_frames must be >= 1, got {num_frames}")
-            records.append(rawframes_record(fields[0], os.path.join(data_root, fields[0]), num_frames, label,
-                                            filename_tmpl, start_index))
+            records.append(
+                rawframes_record(
+                    fields[0], os.path.join(data_root, fields[0]), num_frames, label, filename_tmpl, start_index
+                )
+            )
     if not records:
         raise ValueError(f"annotation list {list_file} lists no clips")
     return records

@@ -3,6 +3,7 @@
 The format, and the checks of a json, are :mod:`.ytvis_format`'s. Each annotation is a
 track: its ``id`` becomes the ``instance_id`` of its per-frame objects.
 """
+
 import os
 from collections import defaultdict
 
@@ -53,8 +54,9 @@ def _frame_object(track, where: str, frame_id: int, height: int, width: int, id_
         try:
             rle = _compressed_rle(segmentation, height, width)
         except (TypeError, ValueError) as e:  # e.g. run lengths that are not ints
-            raise ValueError(f"{where}, frame {frame_id}: segmentation does not decode ({type(e).__name__}: {e})") \
-                from None
+            raise ValueError(
+                f"{where}, frame {frame_id}: segmentation does not decode ({type(e).__name__}: {e})"
+            ) from None
         if bbox is None:
             bbox = mask_util.toBbox(rle).tolist()
         if isinstance(segmentation, dict) and isinstance(segmentation["counts"], list):
@@ -105,18 +107,22 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str = None, c
     for video in videos:
         height, width = video["height"], video["width"]
         for frame_id, file_name in enumerate(video["file_names"]):
-            objects = (_frame_object(track, where, frame_id, height, width, id_map, skipped)
-                       for where, track in tracks[video["id"]])
-            records.append({
-                "file_name": os.path.join(image_root, file_name),
-                "height": height,
-                "width": width,
-                "image_id": len(records) + 1,
-                "video_id": video["id"],
-                "frame_id": frame_id,
-                "is_key_frame": True,
-                "annotations": [obj for obj in objects if obj is not None],
-            })
+            objects = (
+                _frame_object(track, where, frame_id, height, width, id_map, skipped)
+                for where, track in tracks[video["id"]]
+            )
+            records.append(
+                {
+                    "file_name": os.path.join(image_root, file_name),
+                    "height": height,
+                    "width": width,
+                    "image_id": len(records) + 1,
+                    "video_id": video["id"],
+                    "frame_id": frame_id,
+                    "is_key_frame": True,
+                    "annotations": [obj for obj in objects if obj is not None],
+                }
+            )
     set_thing_metadata(dataset_name, thing_classes, id_map, json_file)
     log_skipped_boxes([f"{track_id} (frame {frame_id})" for track_id, frame_id in skipped], json_file)
     if check_files:

@@ -27,6 +27,7 @@ and one RLE of the video's size (or null) per frame of the video.
 
 Json, python and pycocotools' RLE, without detectron2.
 """
+
 import os
 from typing import Any, Collection, Mapping, Optional, Sequence, Union
 
@@ -104,8 +105,9 @@ def num_frames(video: dict) -> Optional[int]:
     return video.get("length")
 
 
-def read_ytvis_json(path: Union[str, os.PathLike], needs: Needs, what: str = "YouTube-VIS json",
-                    missing_hint: Optional[str] = None) -> dict:
+def read_ytvis_json(
+    path: Union[str, os.PathLike], needs: Needs, what: str = "YouTube-VIS json", missing_hint: Optional[str] = None
+) -> dict:
     """The content of the YouTube-VIS json ``path``, checked (:func:`check_ytvis`).
 
     Args:
@@ -152,8 +154,14 @@ def _check_videos(videos: list, source: str) -> None:
     for key in ("height", "width"):
         check_values(videos, key, is_positive_int, "a positive int", "videos", source)
     check_values(videos, "length", lambda value: is_int(value) and value >= 0, "an int >= 0", "videos", source)
-    check_values(videos, "file_names", lambda value: isinstance(value, list) and all(map(_is_str, value)),
-                 "a list of frame paths", "videos", source)
+    check_values(
+        videos,
+        "file_names",
+        lambda value: isinstance(value, list) and all(map(_is_str, value)),
+        "a list of frame paths",
+        "videos",
+        source,
+    )
     for video in videos:
         frames = num_frames(video)
         if frames == 0:
@@ -163,8 +171,9 @@ def _check_videos(videos: list, source: str) -> None:
             raise ValueError(f"video {video['id']!r} has length {video['length']} but {frames} file_names in {source}")
 
 
-def check_per_frame_lists(track: dict, where: str, video: dict, source: Optional[str],
-                          keys: Sequence[str] = PER_FRAME_KEYS) -> None:
+def check_per_frame_lists(
+    track: dict, where: str, video: dict, source: Optional[str], keys: Sequence[str] = PER_FRAME_KEYS
+) -> None:
     """ValueError starting with ``where`` unless each of ``keys`` that ``track`` has (not
     null) is a list with one entry per frame of ``video`` (when its frames are known)."""
     frames = num_frames(video)
@@ -173,11 +182,15 @@ def check_per_frame_lists(track: dict, where: str, video: dict, source: Optional
         if per_frame is None:
             continue
         if not isinstance(per_frame, list):
-            raise ValueError(f"{where}: {key!r} must be a list with one entry per frame{in_file(source)}, found a "
-                             f"{type(per_frame).__name__}")
+            raise ValueError(
+                f"{where}: {key!r} must be a list with one entry per frame{in_file(source)}, found a "
+                f"{type(per_frame).__name__}"
+            )
         if frames is not None and len(per_frame) != frames:
-            raise ValueError(f"{where}: {key!r} has {len(per_frame)} entries but video {video['id']!r} has {frames} "
-                             f"frames{in_file(source)}")
+            raise ValueError(
+                f"{where}: {key!r} has {len(per_frame)} entries but video {video['id']!r} has {frames} "
+                f"frames{in_file(source)}"
+            )
 
 
 def check_mask_size(segmentation: dict, video: dict, where: str) -> None:
@@ -187,8 +200,9 @@ def check_mask_size(segmentation: dict, video: dict, where: str) -> None:
         return
     size = [video["height"], video["width"]]
     if not isinstance(segmentation["size"], (list, tuple)) or list(segmentation["size"]) != size:
-        raise ValueError(f"{where} has size {segmentation['size']!r} but video {video['id']!r} is {size} "
-                         f"(height, width)")
+        raise ValueError(
+            f"{where} has size {segmentation['size']!r} but video {video['id']!r} is {size} (height, width)"
+        )
 
 
 def _is_str(value) -> bool:
@@ -199,7 +213,8 @@ def _is_polygons(segmentation) -> bool:
     """Whether ``segmentation`` is a list of polygons of 3 or more ``(x, y)`` points each."""
     return isinstance(segmentation, list) and all(
         isinstance(polygon, list) and len(polygon) >= 6 and len(polygon) % 2 == 0 and all(map(is_number, polygon))
-        for polygon in segmentation)
+        for polygon in segmentation
+    )
 
 
 def _check_frame_entries(track: dict, where: str, video: dict, source: str) -> None:
@@ -209,19 +224,24 @@ def _check_frame_entries(track: dict, where: str, video: dict, source: str) -> N
             checked_box(bbox, f"{where}, frame {frame} in {source}")
     for frame, segmentation in enumerate(track.get("segmentations") or ()):
         frame_where = f"{where}, frame {frame} in {source}: segmentation"
-        if isinstance(segmentation, dict) and "size" in segmentation \
-                and isinstance(segmentation.get("counts"), (str, list)):
+        if (
+            isinstance(segmentation, dict)
+            and "size" in segmentation
+            and isinstance(segmentation.get("counts"), (str, list))
+        ):
             check_mask_size(segmentation, video, frame_where)
         elif segmentation is not None and not _is_polygons(segmentation):
-            raise ValueError(f"{frame_where} {str(segmentation)[:60]} is neither an RLE dict ('size', 'counts') "
-                             f"nor polygons")
+            raise ValueError(
+                f"{frame_where} {str(segmentation)[:60]} is neither an RLE dict ('size', 'counts') nor polygons"
+            )
     for frame, area in enumerate(track.get("areas") or ()):
         if area is not None and not is_number(area):
             raise ValueError(f"{where}, frame {frame} in {source}: area {area!r} is not a finite number")
 
 
-def read_ytvis_results(results: Union[str, os.PathLike, list], videos: Mapping[Any, dict],
-                       category_ids: Collection) -> list:
+def read_ytvis_results(
+    results: Union[str, os.PathLike, list], videos: Mapping[Any, dict], category_ids: Collection
+) -> list:
     """The predicted tracks ``results`` (a json file of them, or the list itself), checked
     against a ground truth with the (checked) ``videos`` by id and ``category_ids``.
 
@@ -260,8 +280,10 @@ def _check_result(track, where: str, videos: Mapping[Any, dict], category_ids: C
     if not isinstance(segmentations, list):
         raise ValueError(f"{where}: 'segmentations' must be a list with one entry per frame")
     if len(segmentations) != num_frames(video):
-        raise ValueError(f"{where}: video {video['id']!r} has {num_frames(video)} frames, but the track has "
-                         f"{len(segmentations)} per-frame segmentations")
+        raise ValueError(
+            f"{where}: video {video['id']!r} has {num_frames(video)} frames, but the track has "
+            f"{len(segmentations)} per-frame segmentations"
+        )
     if not is_number(track["score"]):
         raise ValueError(f"{where} has score {track['score']!r}; a score must be a finite number")
     for frame, segmentation in enumerate(segmentations):
@@ -276,15 +298,15 @@ def _check_result_rle(segmentation, video: dict, where: str) -> None:
     if segmentation is None:
         return
     if not (isinstance(segmentation, dict) and "size" in segmentation and "counts" in segmentation):
-        raise ValueError(f"{where} is a {type(segmentation).__name__}, not an RLE dict with 'size' and 'counts' "
-                         f"(or null)")
+        raise ValueError(
+            f"{where} is a {type(segmentation).__name__}, not an RLE dict with 'size' and 'counts' (or null)"
+        )
     check_mask_size(segmentation, video, where)
     height, width = video["height"], video["width"]
     counts = segmentation["counts"]
     if isinstance(counts, list):
         if not all(is_int(run) and run >= 0 for run in counts) or sum(counts) != height * width:
-            raise ValueError(f"{where}: run lengths 'counts' must be non-negative ints adding up to "
-                             f"{height} * {width}")
+            raise ValueError(f"{where}: run lengths 'counts' must be non-negative ints adding up to {height} * {width}")
         return
     text = counts.encode("ascii", "replace") if isinstance(counts, str) else counts
     if not isinstance(text, bytes) or not text or any(not _RLE_FIRST <= char <= _RLE_LAST for char in text):
@@ -292,5 +314,7 @@ def _check_result_rle(segmentation, video: dict, where: str) -> None:
     rle = {"size": [height, width], "counts": text}
     x, y, box_width, box_height = mask_util.toBbox(rle).tolist()
     if not (0 <= mask_util.area(rle) <= height * width and x + box_width <= width and y + box_height <= height):
-        raise ValueError(f"{where}: 'counts' {str(counts)[:40]!r} decodes to a mask outside the "
-                         f"{width}x{height} frame (a corrupt RLE)")
+        raise ValueError(
+            f"{where}: 'counts' {str(counts)[:40]!r} decodes to a mask outside the "
+            f"{width}x{height} frame (a corrupt RLE)"
+        )

@@ -1,5 +1,6 @@
 """ResNet-DC5 backbones: res5 with stride 1 and dilation 2 (output stride 16) and a 3x3
 conv + ReLU neck, as the reference TRoI/SELSA detectors (ResNet-DC5 + ChannelMapper)."""
+
 import torch.nn.functional as F
 from fvcore.nn import weight_init
 
@@ -54,12 +55,14 @@ class DilatedC5Backbone(Backbone):
 def build_resnet_dc5_backbone(cfg, input_shape):
     """detectron2's ResNet (R50/R101/X101, ``MODEL.RESNETS.*``) with ``RES5_DILATION = 2``."""
     if cfg.MODEL.RESNETS.RES5_DILATION != 2:
-        raise ValueError("build_resnet_dc5_backbone needs MODEL.RESNETS.RES5_DILATION = 2, "
-                         f"got {cfg.MODEL.RESNETS.RES5_DILATION}")
+        raise ValueError(
+            f"build_resnet_dc5_backbone needs MODEL.RESNETS.RES5_DILATION = 2, got {cfg.MODEL.RESNETS.RES5_DILATION}"
+        )
     if "res5" not in cfg.MODEL.RESNETS.OUT_FEATURES:
         raise ValueError(f"MODEL.RESNETS.OUT_FEATURES must contain 'res5', got {cfg.MODEL.RESNETS.OUT_FEATURES}")
-    return DilatedC5Backbone(build_resnet_backbone(cfg, input_shape), cfg.MODEL.DC5.NECK_CHANNELS,
-                             cfg.MODEL.DC5.SIZE_DIVISIBILITY)
+    return DilatedC5Backbone(
+        build_resnet_backbone(cfg, input_shape), cfg.MODEL.DC5.NECK_CHANNELS, cfg.MODEL.DC5.SIZE_DIVISIBILITY
+    )
 
 
 @BACKBONE_REGISTRY.register()

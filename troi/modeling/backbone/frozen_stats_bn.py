@@ -1,4 +1,5 @@
 """BatchNorm with frozen statistics and a trainable affine (mmdet's ``norm_eval=True``)."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,8 +15,9 @@ class FrozenStatsBatchNorm2d(nn.BatchNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, C, H, W]`` -> ``[N, C, H, W]``."""
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training=False,
-                            eps=self.eps)
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, training=False, eps=self.eps
+        )
 
 
 def freeze_bn_stats(module: nn.Module) -> nn.Module:

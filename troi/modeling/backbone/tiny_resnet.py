@@ -1,6 +1,7 @@
 """Tiny bottleneck ResNets (``MODEL.TINY_RESNET.*``) for CPU configs: a dilated-res5 one under
 the DC5 neck (:mod:`.dc5`), a plain one under detectron2's FPN, and a plain one alone (the
 per-frame backbone of TSN video recognition; :mod:`.tanet` builds its TANet twin)."""
+
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY
 from detectron2.modeling.backbone.fpn import FPN, LastLevelMaxPool
@@ -9,8 +10,9 @@ from detectron2.modeling.backbone.resnet import BasicStem, BottleneckBlock, ResN
 __all__ = ["build_tiny_resnet", "build_tiny_resnet_backbone", "build_tiny_resnet_fpn_backbone"]
 
 
-def build_tiny_resnet(cfg, input_shape: ShapeSpec, *, dilated_res5: bool, out_features,
-                      block_class=BottleneckBlock, **block_kwargs) -> ResNet:
+def build_tiny_resnet(
+    cfg, input_shape: ShapeSpec, *, dilated_res5: bool, out_features, block_class=BottleneckBlock, **block_kwargs
+) -> ResNet:
     """A small bottleneck ResNet: ``TINY_RESNET.STEM_CHANNELS`` stem, then res2..res5 with
     ``STAGE_CHANNELS`` outputs (bottlenecks a quarter as wide), ``BLOCKS_PER_STAGE`` blocks
     and ``NORM``.
@@ -31,13 +33,23 @@ def build_tiny_resnet(cfg, input_shape: ShapeSpec, *, dilated_res5: bool, out_fe
         first_stride = 1 if index == 0 or (is_res5 and dilated_res5) else 2
         if first_stride == 2 and channels == in_channels:
             # detectron2's bottleneck adds a projection shortcut only when the channels change.
-            raise ValueError(f"MODEL.TINY_RESNET.STAGE_CHANNELS: res{index + 2} halves the resolution, so its "
-                             f"{channels} channels must differ from its input's {in_channels}")
-        stages.append(ResNet.make_stage(
-            block_class, num_blocks, in_channels=in_channels, out_channels=channels,
-            bottleneck_channels=max(channels // 4, 1), stride_per_block=[first_stride] + [1] * (num_blocks - 1),
-            norm=tiny.NORM, dilation=2 if is_res5 and dilated_res5 else 1, **block_kwargs,
-        ))
+            raise ValueError(
+                f"MODEL.TINY_RESNET.STAGE_CHANNELS: res{index + 2} halves the resolution, so its "
+                f"{channels} channels must differ from its input's {in_channels}"
+            )
+        stages.append(
+            ResNet.make_stage(
+                block_class,
+                num_blocks,
+                in_channels=in_channels,
+                out_channels=channels,
+                bottleneck_channels=max(channels // 4, 1),
+                stride_per_block=[first_stride] + [1] * (num_blocks - 1),
+                norm=tiny.NORM,
+                dilation=2 if is_res5 and dilated_res5 else 1,
+                **block_kwargs,
+            )
+        )
         in_channels = channels
     return ResNet(stem, stages, out_features=list(out_features))
 

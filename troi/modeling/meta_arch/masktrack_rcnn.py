@@ -1,5 +1,6 @@
 """MaskTrack R-CNN on frame groups: Mask R-CNN + a track branch, trained on (target,
 reference) frame pairs, tracking at inference."""
+
 from typing import List, Optional
 
 from detectron2.config import configurable
@@ -49,8 +50,9 @@ class MaskTrackRCNN(VideoRCNN):
     def from_config(cls, cfg):
         ret = super().from_config(cfg)
         tracker = cfg.MODEL.TRACKER
-        ret["match_weights"] = MatchWeights(score=tracker.SCORE_WEIGHT, iou=tracker.IOU_WEIGHT,
-                                            same_class=tracker.CLASS_WEIGHT)
+        ret["match_weights"] = MatchWeights(
+            score=tracker.SCORE_WEIGHT, iou=tracker.IOU_WEIGHT, same_class=tracker.CLASS_WEIGHT
+        )
         ret["max_unseen_frames"] = tracker.MAX_UNSEEN_FRAMES
         return ret
 
@@ -58,23 +60,35 @@ class MaskTrackRCNN(VideoRCNN):
         """The reference frames (each input's first support frame) with their GT."""
         missing = [index for index, x in enumerate(batched_inputs) if "reference_instances" not in x]
         if missing:
-            raise ValueError(f"MaskTrackRCNN training inputs {missing} have no 'reference_instances'; map them "
-                             "with VISFrameGroupDatasetMapper (build_frame_group_train_loader does for MaskTrackRCNN)")
+            raise ValueError(
+                f"MaskTrackRCNN training inputs {missing} have no 'reference_instances'; map them "
+                "with VISFrameGroupDatasetMapper (build_frame_group_train_loader does for MaskTrackRCNN)"
+            )
         strides = {name: shape.stride for name, shape in self.backbone.output_shape().items()}
-        references = reference_frames_of(features, images.image_sizes, strides, support,
-                                         [x["reference_instances"].to(self.device) for x in batched_inputs])
+        references = reference_frames_of(
+            features,
+            images.image_sizes,
+            strides,
+            support,
+            [x["reference_instances"].to(self.device) for x in batched_inputs],
+        )
         return {"references": references}
 
-    def inference(self, batched_inputs: List[dict], detected_instances: Optional[List[Instances]] = None,
-                  do_postprocess: bool = True):
+    def inference(
+        self,
+        batched_inputs: List[dict],
+        detected_instances: Optional[List[Instances]] = None,
+        do_postprocess: bool = True,
+    ):
         """:meth:`VideoRCNN.inference`, then each frame's detections get their ``track_ids``."""
         results = super().inference(batched_inputs, detected_instances, do_postprocess=False)
         for x, instances in zip(batched_inputs, results):
             embeddings = instances.track_embeddings
             instances.remove("track_embeddings")
             tracker = self.tracker_for(x)
-            instances.track_ids = tracker.update(instances.pred_boxes.tensor, instances.scores,
-                                                 instances.pred_classes, embeddings)
+            instances.track_ids = tracker.update(
+                instances.pred_boxes.tensor, instances.scores, instances.pred_classes, embeddings
+            )
         if do_postprocess:
             return GeneralizedRCNN._postprocess(results, batched_inputs, [r.image_size for r in results])
         return results

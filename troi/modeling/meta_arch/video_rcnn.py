@@ -1,4 +1,5 @@
 """GeneralizedRCNN on frame groups: a target frame and its support frames."""
+
 import contextlib
 import math
 from collections import OrderedDict
@@ -95,8 +96,10 @@ class VideoRCNN(GeneralizedRCNN):
         super().__init__(**kwargs)
         required = self.required_roi_heads
         if not isinstance(self.roi_heads, required):
-            raise ValueError(f"{type(self).__name__} needs MODEL.ROI_HEADS.NAME = '{required.__name__}' "
-                             f"(or a subclass), got {type(self.roi_heads).__name__}")
+            raise ValueError(
+                f"{type(self).__name__} needs MODEL.ROI_HEADS.NAME = '{required.__name__}' "
+                f"(or a subclass), got {type(self.roi_heads).__name__}"
+            )
         self.support_proposals = support_proposals
 
     @classmethod
@@ -121,14 +124,19 @@ class VideoRCNN(GeneralizedRCNN):
             self.visualize_training(batched_inputs, proposals)
         return {**detector_losses, **proposal_losses}
 
-    def roi_heads_training_inputs(self, batched_inputs: List[dict], images: ImageList,
-                                  features: Dict[str, torch.Tensor], support: SupportFrames) -> dict:
+    def roi_heads_training_inputs(
+        self, batched_inputs: List[dict], images: ImageList, features: Dict[str, torch.Tensor], support: SupportFrames
+    ) -> dict:
         """Keyword arguments the ROI heads take in training besides the support frames
         (none here; subclasses add theirs, e.g. MaskTrack R-CNN's reference frames)."""
         return {}
 
-    def inference(self, batched_inputs: List[dict], detected_instances: Optional[List[Instances]] = None,
-                  do_postprocess: bool = True):
+    def inference(
+        self,
+        batched_inputs: List[dict],
+        detected_instances: Optional[List[Instances]] = None,
+        do_postprocess: bool = True,
+    ):
         """As :meth:`GeneralizedRCNN.inference`, on frame groups (given detections, too, get
         their masks from the support frames)."""
         assert not self.training
@@ -156,8 +164,10 @@ class VideoRCNN(GeneralizedRCNN):
         support_keys = [self._support_keys(x) for x in batched_inputs]
         target_images = self._preprocess([x["image"] for x in batched_inputs])
         frames = self._frames(batched_inputs, target_keys, support_keys, target_images, cache)
-        target_features = {name: pad_and_stack([frames[key].features[name] for key in target_keys])
-                           for name in self.backbone.output_shape()}
+        target_features = {
+            name: pad_and_stack([frames[key].features[name] for key in target_keys])
+            for name in self.backbone.output_shape()
+        }
         return target_images, target_features, self._support_frames(support_keys, frames, cache)
 
     def _inference_cache(self, batched_inputs: List[dict]) -> Optional[VideoInferenceCache]:
@@ -169,8 +179,9 @@ class VideoRCNN(GeneralizedRCNN):
         cache = next(iter(caches.values()), None)
         return None if self.training else cache
 
-    def _frames(self, batched_inputs, target_keys, support_keys, target_images,
-                cache: Optional[VideoInferenceCache]) -> Dict[Hashable, _Frame]:
+    def _frames(
+        self, batched_inputs, target_keys, support_keys, target_images, cache: Optional[VideoInferenceCache]
+    ) -> Dict[Hashable, _Frame]:
         """Every frame of the batch by key: those in ``cache``, the others computed in one
         backbone pass; with a cache, all of them are then its most recently used."""
         cached = cache.frames if cache is not None else {}
@@ -211,13 +222,15 @@ class VideoRCNN(GeneralizedRCNN):
         strides = {name: shape.stride for name, shape in self.backbone.output_shape().items()}
         frames = {}
         for index, (key, image_size) in enumerate(zip(pending, images.image_sizes)):
-            own = crop_to_image({name: level[index] for name, level in features.items()}, strides,
-                                padded_size(image_size, divisibility))
+            own = crop_to_image(
+                {name: level[index] for name, level in features.items()}, strides, padded_size(image_size, divisibility)
+            )
             frames[key] = _Frame(own, crop_to_image(own, strides, image_size), image_size)
         return frames
 
-    def _support_frames(self, keys, frames: Dict[Hashable, _Frame],
-                        cache: Optional[VideoInferenceCache]) -> SupportFrames:
+    def _support_frames(
+        self, keys, frames: Dict[Hashable, _Frame], cache: Optional[VideoInferenceCache]
+    ) -> SupportFrames:
         """Assemble the :class:`SupportFrames` of support ``keys`` (per target frame)."""
         if self.roi_heads.uses_support_proposals:
             unique = {key: frames[key] for frame_keys in keys for key in frame_keys}
@@ -241,8 +254,10 @@ class VideoRCNN(GeneralizedRCNN):
             by_size.setdefault(frame.image_size, []).append(frame)
         with _inference_mode(self.proposal_generator):
             for size, group in by_size.items():
-                features = {name: torch.stack([frame.support_features[name] for frame in group])
-                            for name in group[0].support_features}
+                features = {
+                    name: torch.stack([frame.support_features[name] for frame in group])
+                    for name in group[0].support_features
+                }
                 # The RPN reads only the ImageList's image_sizes.
                 sized = ImageList(torch.empty(0, device=self.device), [size] * len(group))
                 proposals, _ = self.proposal_generator(sized, features, None)

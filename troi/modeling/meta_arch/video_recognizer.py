@@ -1,4 +1,5 @@
 """Video recognition: a clip of T frames in, class scores out (TSN / TANet)."""
+
 from typing import Dict, List
 
 import torch
@@ -31,8 +32,16 @@ class VideoRecognizer(nn.Module):
     """
 
     @configurable
-    def __init__(self, *, backbone: Backbone, head: SegmentConsensusHead, in_feature: str, num_segments: int,
-                 pixel_mean, pixel_std):
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        head: SegmentConsensusHead,
+        in_feature: str,
+        num_segments: int,
+        pixel_mean,
+        pixel_std,
+    ):
         super().__init__()
         self.backbone = backbone
         self.cls_head = head
@@ -46,14 +55,25 @@ class VideoRecognizer(nn.Module):
         backbone = build_backbone(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN)))
         head_cfg = cfg.MODEL.RECOGNITION_HEAD
         if head_cfg.IN_FEATURE not in backbone.output_shape():
-            raise ValueError(f"MODEL.RECOGNITION_HEAD.IN_FEATURE {head_cfg.IN_FEATURE!r} is not an output of "
-                             f"{cfg.MODEL.BACKBONE.NAME} ({sorted(backbone.output_shape())}; set "
-                             "MODEL.RESNETS.OUT_FEATURES)")
-        head = SegmentConsensusHead(backbone.output_shape()[head_cfg.IN_FEATURE].channels, head_cfg.NUM_CLASSES,
-                                    dropout=head_cfg.DROPOUT, init_std=head_cfg.INIT_STD)
-        return {"backbone": backbone, "head": head, "in_feature": head_cfg.IN_FEATURE,
-                "num_segments": cfg.INPUT.CLIP.NUM_SEGMENTS, "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-                "pixel_std": cfg.MODEL.PIXEL_STD}
+            raise ValueError(
+                f"MODEL.RECOGNITION_HEAD.IN_FEATURE {head_cfg.IN_FEATURE!r} is not an output of "
+                f"{cfg.MODEL.BACKBONE.NAME} ({sorted(backbone.output_shape())}; set "
+                "MODEL.RESNETS.OUT_FEATURES)"
+            )
+        head = SegmentConsensusHead(
+            backbone.output_shape()[head_cfg.IN_FEATURE].channels,
+            head_cfg.NUM_CLASSES,
+            dropout=head_cfg.DROPOUT,
+            init_std=head_cfg.INIT_STD,
+        )
+        return {
+            "backbone": backbone,
+            "head": head,
+            "in_feature": head_cfg.IN_FEATURE,
+            "num_segments": cfg.INPUT.CLIP.NUM_SEGMENTS,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+        }
 
     @property
     def device(self) -> torch.device:
@@ -64,11 +84,15 @@ class VideoRecognizer(nn.Module):
         clips = [x["clip"] for x in batched_inputs]
         for index, clip in enumerate(clips):
             if clip.dim() != 4 or clip.shape[0] != self.num_segments:
-                raise ValueError(f"clip {index} of the batch has shape {tuple(clip.shape)}; expected "
-                                 f"[T={self.num_segments}, 3, H, W] (INPUT.CLIP.NUM_SEGMENTS)")
+                raise ValueError(
+                    f"clip {index} of the batch has shape {tuple(clip.shape)}; expected "
+                    f"[T={self.num_segments}, 3, H, W] (INPUT.CLIP.NUM_SEGMENTS)"
+                )
             if clip.shape != clips[0].shape:
-                raise ValueError(f"the clips of a batch must have one size: clip {index} is {tuple(clip.shape)}, "
-                                 f"clip 0 {tuple(clips[0].shape)} (crop them to INPUT.CLIP.CROP_SIZE)")
+                raise ValueError(
+                    f"the clips of a batch must have one size: clip {index} is {tuple(clip.shape)}, "
+                    f"clip 0 {tuple(clips[0].shape)} (crop them to INPUT.CLIP.CROP_SIZE)"
+                )
         frames = torch.cat([clip.to(self.device) for clip in clips]).float()
         return (frames - self.pixel_mean) / self.pixel_std
 

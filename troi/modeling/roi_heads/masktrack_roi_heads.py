@@ -1,4 +1,5 @@
 """TemporalROIHeads with MaskTrack R-CNN's track branch."""
+
 from typing import Dict, List, Optional
 
 import torch
@@ -38,8 +39,15 @@ class MaskTrackROIHeads(TemporalROIHeads):
     """
 
     @configurable
-    def __init__(self, *, track_in_features: List[str], track_pooler, track_head: torch.nn.Module,
-                 track_loss_weight: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        *,
+        track_in_features: List[str],
+        track_pooler,
+        track_head: torch.nn.Module,
+        track_loss_weight: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.track_in_features = track_in_features
         self.track_pooler = track_pooler
@@ -62,16 +70,26 @@ class MaskTrackROIHeads(TemporalROIHeads):
         return {
             "track_in_features": in_features,
             "track_pooler": branch_pooler_from_config(
-                cfg, "track", input_shape, output_size=resolution,
-                sampling_ratio=cfg.MODEL.TRACK_HEAD.POOLER_SAMPLING_RATIO, pooler_type=cfg.MODEL.TRACK_HEAD.POOLER_TYPE,
+                cfg,
+                "track",
+                input_shape,
+                output_size=resolution,
+                sampling_ratio=cfg.MODEL.TRACK_HEAD.POOLER_SAMPLING_RATIO,
+                pooler_type=cfg.MODEL.TRACK_HEAD.POOLER_TYPE,
             ),
             "track_head": build_track_head(cfg, ShapeSpec(channels=channels, height=resolution, width=resolution)),
             "track_loss_weight": cfg.MODEL.TRACK_HEAD.LOSS_WEIGHT,
         }
 
-    def forward(self, images, features: Dict[str, torch.Tensor], proposals: List[Instances],
-                targets: Optional[List[Instances]] = None, support: Optional[SupportFrames] = None,
-                references: Optional[ReferenceFrames] = None):
+    def forward(
+        self,
+        images,
+        features: Dict[str, torch.Tensor],
+        proposals: List[Instances],
+        targets: Optional[List[Instances]] = None,
+        support: Optional[SupportFrames] = None,
+        references: Optional[ReferenceFrames] = None,
+    ):
         """As :meth:`TemporalROIHeads.forward`; training also needs the target frames'
         ``references`` and adds ``loss_track``."""
         if self.training and references is None:
@@ -82,8 +100,9 @@ class MaskTrackROIHeads(TemporalROIHeads):
                 losses.update(self._forward_track(features, results, references))
         return results, losses
 
-    def forward_with_given_boxes(self, features: Dict[str, torch.Tensor], instances: List[Instances],
-                                 support: Optional[SupportFrames] = None) -> List[Instances]:
+    def forward_with_given_boxes(
+        self, features: Dict[str, torch.Tensor], instances: List[Instances], support: Optional[SupportFrames] = None
+    ) -> List[Instances]:
         """As :meth:`TemporalROIHeads.forward_with_given_boxes`, plus each detection's
         ``track_embeddings``."""
         with self.frame_group.of(support):
@@ -94,8 +113,9 @@ class MaskTrackROIHeads(TemporalROIHeads):
             image_instances.track_embeddings = image_embeddings
         return instances
 
-    def _forward_track(self, features, proposals: List[Instances],
-                       references: ReferenceFrames) -> Dict[str, torch.Tensor]:
+    def _forward_track(
+        self, features, proposals: List[Instances], references: ReferenceFrames
+    ) -> Dict[str, torch.Tensor]:
         """``loss_track`` of the foreground proposals against their reference frames (the
         target frames' support frames are in the frame group)."""
         foreground, _ = select_foreground_proposals(proposals, self.num_classes)
@@ -103,11 +123,16 @@ class MaskTrackROIHeads(TemporalROIHeads):
         embeddings = self.track_head(self.track_pooler([features[f] for f in self.track_in_features], boxes))
         reference_boxes = [r.gt_boxes for r in references.instances]
         with self.frame_group.of(references.support):  # the reference frames' own supports
-            reference_embeddings = self.track_head(self.track_pooler(
-                [references.features[f] for f in self.track_in_features], reference_boxes))
+            reference_embeddings = self.track_head(
+                self.track_pooler([references.features[f] for f in self.track_in_features], reference_boxes)
+            )
         logits, labels = [], []
-        per_image = zip(foreground, embeddings.split([len(b) for b in boxes]), references.instances,
-                        reference_embeddings.split([len(b) for b in reference_boxes]))
+        per_image = zip(
+            foreground,
+            embeddings.split([len(b) for b in boxes]),
+            references.instances,
+            reference_embeddings.split([len(b) for b in reference_boxes]),
+        )
         for image_proposals, image_embeddings, reference, image_reference_embeddings in per_image:
             logits.append(match_logits(image_embeddings, image_reference_embeddings))
             labels.append(match_labels(_gt_ids(image_proposals), reference.gt_ids.to(image_embeddings.device)))

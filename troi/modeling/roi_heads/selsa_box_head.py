@@ -1,4 +1,5 @@
 """SELSA box head: a FastRCNNConvFCHead whose FC features attend over the support proposals."""
+
 from typing import List, Optional, Sequence
 
 import torch
@@ -44,17 +45,26 @@ class SelsaBoxHead(FastRCNNConvFCHead):
     """
 
     @configurable
-    def __init__(self, input_shape, *, conv_dims, fc_dims, conv_norm="", num_attention_blocks: int = 16,
-                 aggregate_after_fc: Sequence[int] = (), aggregate_references: bool = False):
+    def __init__(
+        self,
+        input_shape,
+        *,
+        conv_dims,
+        fc_dims,
+        conv_norm="",
+        num_attention_blocks: int = 16,
+        aggregate_after_fc: Sequence[int] = (),
+        aggregate_references: bool = False,
+    ):
         super().__init__(input_shape, conv_dims=conv_dims, fc_dims=fc_dims, conv_norm=conv_norm)
         self.aggregate_references = aggregate_references
         self.frame_group = None  # a FrameGroupScope, set by the ROI heads that own the head
         indices = list(aggregate_after_fc) or list(range(1, len(fc_dims) + 1))
         if not fc_dims or any(not 1 <= index <= len(fc_dims) for index in indices):
             raise ValueError(f"aggregate_after_fc={list(aggregate_after_fc)} must index the {len(fc_dims)} FC layers")
-        self.aggregators = nn.ModuleDict({
-            f"fc{index}": SelsaAggregator(fc_dims[index - 1], num_attention_blocks) for index in sorted(set(indices))
-        })
+        self.aggregators = nn.ModuleDict(
+            {f"fc{index}": SelsaAggregator(fc_dims[index - 1], num_attention_blocks) for index in sorted(set(indices))}
+        )
 
     @classmethod
     def from_config(cls, cfg, input_shape):
@@ -103,8 +113,9 @@ class SelsaBoxHead(FastRCNNConvFCHead):
                 references.append(ref_x)
         return references
 
-    def set_references(self, frame_references: List[List[torch.Tensor]],
-                       refs_per_image: List[int]) -> List[torch.Tensor]:
+    def set_references(
+        self, frame_references: List[List[torch.Tensor]], refs_per_image: List[int]
+    ) -> List[torch.Tensor]:
         """The references of a support set from its frames' :meth:`frame_references`.
 
         Args:
@@ -135,8 +146,13 @@ class SelsaBoxHead(FastRCNNConvFCHead):
         """Positions in ``layers`` (:meth:`_layers`) of the FCs followed by an aggregator."""
         return [index for index, (name, _) in enumerate(layers) if name in self.aggregators]
 
-    def forward(self, x: torch.Tensor, references: Optional[List[torch.Tensor]] = None,
-                rois_per_image: Optional[List[int]] = None, refs_per_image: Optional[List[int]] = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        references: Optional[List[torch.Tensor]] = None,
+        rois_per_image: Optional[List[int]] = None,
+        refs_per_image: Optional[List[int]] = None,
+    ):
         """
         Args:
             x: ``[N, C, h, w]`` pooled features of the target proposals.
@@ -150,8 +166,10 @@ class SelsaBoxHead(FastRCNNConvFCHead):
         scoped = self.frame_group.references if self.frame_group is not None else None
         if references is None and scoped is not None:
             if scoped.rois_per_image is None or sum(scoped.rois_per_image) != len(x):
-                raise ValueError(f"the frame group's SELSA references are for RoIs per image {scoped.rois_per_image}, "
-                                 f"the box head got {len(x)} RoIs")
+                raise ValueError(
+                    f"the frame group's SELSA references are for RoIs per image {scoped.rois_per_image}, "
+                    f"the box head got {len(x)} RoIs"
+                )
             references, rois_per_image, refs_per_image = scoped.features, scoped.rois_per_image, scoped.refs_per_image
         reference = iter(references or ())
         for name, layer in self._layers():

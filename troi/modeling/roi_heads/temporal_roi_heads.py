@@ -1,4 +1,5 @@
 """StandardROIHeads whose box features come from the whole frame group (TRoI, SELSA)."""
+
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -47,13 +48,19 @@ class TemporalROIHeads(StandardROIHeads):
         channels = input_shape[cfg.MODEL.ROI_HEADS.IN_FEATURES[0]].channels
         resolution = cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION
         ret["box_pooler"] = branch_pooler_from_config(
-            cfg, "box", input_shape, output_size=resolution,
-            sampling_ratio=cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO, pooler_type=cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE,
+            cfg,
+            "box",
+            input_shape,
+            output_size=resolution,
+            sampling_ratio=cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO,
+            pooler_type=cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE,
         )
         if cfg.MODEL.SELSA.ENABLED:
             if cfg.MODEL.ROI_BOX_HEAD.NAME not in ("FastRCNNConvFCHead", "SelsaBoxHead"):
-                raise ValueError("MODEL.SELSA.ENABLED extends FastRCNNConvFCHead; got MODEL.ROI_BOX_HEAD.NAME="
-                                 f"{cfg.MODEL.ROI_BOX_HEAD.NAME!r}")
+                raise ValueError(
+                    "MODEL.SELSA.ENABLED extends FastRCNNConvFCHead; got MODEL.ROI_BOX_HEAD.NAME="
+                    f"{cfg.MODEL.ROI_BOX_HEAD.NAME!r}"
+                )
             ret["box_head"] = SelsaBoxHead(cfg, ShapeSpec(channels=channels, height=resolution, width=resolution))
         return ret
 
@@ -62,7 +69,10 @@ class TemporalROIHeads(StandardROIHeads):
         ret = super()._init_mask_head(cfg, input_shape)
         if ret.get("mask_pooler") is not None:
             ret["mask_pooler"] = branch_pooler_from_config(
-                cfg, "mask", input_shape, output_size=cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION,
+                cfg,
+                "mask",
+                input_shape,
+                output_size=cfg.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION,
                 sampling_ratio=cfg.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO,
                 pooler_type=cfg.MODEL.ROI_MASK_HEAD.POOLER_TYPE,
             )
@@ -73,15 +83,22 @@ class TemporalROIHeads(StandardROIHeads):
         """Whether :class:`SupportFrames` must carry the support frames' proposals (SELSA)."""
         return isinstance(self.box_head, SelsaBoxHead)
 
-    def forward(self, images, features: Dict[str, torch.Tensor], proposals: List[Instances],
-                targets: Optional[List[Instances]] = None, support: Optional[SupportFrames] = None):
+    def forward(
+        self,
+        images,
+        features: Dict[str, torch.Tensor],
+        proposals: List[Instances],
+        targets: Optional[List[Instances]] = None,
+        support: Optional[SupportFrames] = None,
+    ):
         """:meth:`StandardROIHeads.forward`, the RoI features drawing on ``support``."""
         references = self.selsa_references(support, [len(p) for p in proposals])
         with self.frame_group.of(support, references):
             return super().forward(images, features, proposals, targets)
 
-    def forward_with_given_boxes(self, features: Dict[str, torch.Tensor], instances: List[Instances],
-                                 support: Optional[SupportFrames] = None) -> List[Instances]:
+    def forward_with_given_boxes(
+        self, features: Dict[str, torch.Tensor], instances: List[Instances], support: Optional[SupportFrames] = None
+    ) -> List[Instances]:
         """:meth:`StandardROIHeads.forward_with_given_boxes`, the mask features drawing on
         ``support`` (or, called from :meth:`forward`, on its support frames)."""
         with self.frame_group.of(support):
@@ -114,8 +131,10 @@ class TemporalROIHeads(StandardROIHeads):
         """SELSA references of one target frame: its support proposals' features at each
         aggregator."""
         if not support.counts[target]:
-            return [aggregator.fc.weight.new_zeros((0, aggregator.in_channels))
-                    for aggregator in self.box_head.aggregators.values()]
+            return [
+                aggregator.fc.weight.new_zeros((0, aggregator.in_channels))
+                for aggregator in self.box_head.aggregators.values()
+            ]
         key = support.target_keys[target] if support.target_keys is not None else None
         # Only references aggregated over the set depend on it; the others are per frame.
         cache = support.references if key is not None and self.box_head.aggregate_references else None
@@ -123,9 +142,12 @@ class TemporalROIHeads(StandardROIHeads):
             return cache.get(key)
         boxes = support.proposal_boxes(target)
         references = self.box_head.set_references(
-            [self._frame_references(support, index, frame_boxes)
-             for index, frame_boxes in zip(support.frames_of(target), boxes)],
-            [sum(len(frame_boxes) for frame_boxes in boxes)])
+            [
+                self._frame_references(support, index, frame_boxes)
+                for index, frame_boxes in zip(support.frames_of(target), boxes)
+            ],
+            [sum(len(frame_boxes) for frame_boxes in boxes)],
+        )
         if cache is not None:
             cache[key] = references
         return references
@@ -140,8 +162,9 @@ class TemporalROIHeads(StandardROIHeads):
             memo[self.box_head, "references"] = self.box_head.frame_references(pooled)
         return memo[self.box_head, "references"]
 
-    def similar_points(self, features: Dict[str, torch.Tensor], support: SupportFrames,
-                       boxes: Boxes) -> List[Tuple[SimilarPoints, str, int, Tuple[int, int]]]:
+    def similar_points(
+        self, features: Dict[str, torch.Tensor], support: SupportFrames, boxes: Boxes
+    ) -> List[Tuple[SimilarPoints, str, int, Tuple[int, int]]]:
         """What the box pooler's Temporal RoI Align finds for ``boxes`` of the first target
         frame, as if they were its proposals (the paper's Fig. 6): per box, its
         :class:`SimilarPoints`, the feature level it is pooled from, that level's width in
@@ -159,6 +182,12 @@ class TemporalROIHeads(StandardROIHeads):
         roi_feats = pooler([features[name] for name in names], [boxes])  # RoI Align: [P, C, S, S]
         supports = support.temporal_inputs(0, names, operator)
         first_support = support.features[support.frames_of(0)[0]]
-        return [(operator.similar_points(roi_feat[None], supports[level]), names[level],
-                 first_support[names[level]].shape[-1], tuple(roi_feat.shape[-2:]))
-                for roi_feat, level in zip(roi_feats, pooler.roi_levels([boxes]).tolist())]
+        return [
+            (
+                operator.similar_points(roi_feat[None], supports[level]),
+                names[level],
+                first_support[names[level]].shape[-1],
+                tuple(roi_feat.shape[-2:]),
+            )
+            for roi_feat, level in zip(roi_feats, pooler.roi_levels([boxes]).tolist())
+        ]

@@ -12,6 +12,7 @@ instances or is an object the reference frame does not show ("new"):
 At inference the same logits, with the tracks' last embeddings in place of the reference
 GT, give the tracker's match log-probabilities (:mod:`troi.modeling.tracker`).
 """
+
 from typing import List
 
 import torch
@@ -22,8 +23,14 @@ from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.utils.registry import Registry
 
-__all__ = ["ROI_TRACK_HEAD_REGISTRY", "TrackEmbeddingHead", "build_track_head", "match_labels", "match_logits",
-           "track_match_loss"]
+__all__ = [
+    "ROI_TRACK_HEAD_REGISTRY",
+    "TrackEmbeddingHead",
+    "build_track_head",
+    "match_labels",
+    "match_logits",
+    "track_match_loss",
+]
 
 ROI_TRACK_HEAD_REGISTRY = Registry("ROI_TRACK_HEAD")
 ROI_TRACK_HEAD_REGISTRY.__doc__ = """
@@ -53,8 +60,10 @@ def track_match_loss(logits: List[torch.Tensor], labels: List[torch.Tensor]) -> 
     num_rows = sum(len(image_labels) for image_labels in labels)
     if num_rows == 0:
         return torch.stack([image_logits.sum() for image_logits in logits]).sum() * 0.0
-    total = sum(F.cross_entropy(image_logits, image_labels, reduction="sum")
-                for image_logits, image_labels in zip(logits, labels))
+    total = sum(
+        F.cross_entropy(image_logits, image_labels, reduction="sum")
+        for image_logits, image_labels in zip(logits, labels)
+    )
     return total / num_rows
 
 
@@ -93,8 +102,11 @@ class TrackEmbeddingHead(nn.Module):
     @classmethod
     def from_config(cls, cfg, input_shape):
         head = cfg.MODEL.TRACK_HEAD
-        return {"input_shape": input_shape, "fc_dims": [head.FC_DIM] * head.NUM_FC,
-                "relu_after_last_fc": head.RELU_AFTER_LAST_FC}
+        return {
+            "input_shape": input_shape,
+            "fc_dims": [head.FC_DIM] * head.NUM_FC,
+            "relu_after_last_fc": head.RELU_AFTER_LAST_FC,
+        }
 
     def forward(self, roi_features: torch.Tensor) -> torch.Tensor:
         """``[R, C, S, S]`` -> ``[R, D]``."""
