@@ -21,7 +21,7 @@ cd "$root"
 stamp="$venv/.troi-setup-stamp"
 inputs_hash="$(cat requirements.txt setup.py tools/install_detectron2.py tools/setup_env.sh | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs_hash" ] \
-    && "$venv/bin/python" -c "import troi" >/dev/null 2>&1; then
+    && "$venv/bin/python" -c "from troi import add_troi_config" >/dev/null 2>&1; then
     say "reusing $venv (up to date)"
     exit 0
 fi
@@ -45,7 +45,7 @@ say "$step"
 "$venv/bin/python" -m pip install --progress-bar off -q --no-deps --no-build-isolation -e .
 
 step="check that troi and detectron2 import"
-"$venv/bin/python" -W ignore -c "import troi, detectron2.engine, detectron2.layers, detectron2.evaluation"
+"$venv/bin/python" -W ignore -c "import troi.compat, detectron2.engine, detectron2.layers, detectron2.evaluation; from troi import add_troi_config"
 
 echo "$inputs_hash" > "$stamp"
 say "ready: $venv"
