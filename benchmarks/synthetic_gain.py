@@ -35,11 +35,8 @@ ablations reuse the gain run's TRoI and single-frame models. Shows a progress ba
 import argparse
 import hashlib
 import json
-import logging
 import multiprocessing
 import os
-import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -62,29 +59,10 @@ def dataset_names(seed: int):
 
 def build_cfg(job: dict):
     """The detectron2 config of one job (runs in the worker process)."""
-    from detectron2.config import get_cfg
-
-    from troi import add_troi_config
+    from troi.engine.measured_training import benchmark_cfg
 
     _, train_name, val_name = dataset_names(job["seed"])
-    cfg = get_cfg()
-    add_troi_config(cfg)
-    cfg.merge_from_file(job["config"])
-    cfg.merge_from_list(
-        [
-            "DATASETS.TRAIN",
-            (train_name,),
-            "DATASETS.TEST",
-            (val_name,),
-            "SEED",
-            job["seed"],
-            "OUTPUT_DIR",
-            job["output_dir"],
-            *job["opts"],
-        ]
-    )
-    cfg.freeze()
-    return cfg
+    return benchmark_cfg(job["config"], train_name, val_name, job["seed"], job["output_dir"], job["opts"])
 
 
 def _worker(job: dict):
@@ -92,12 +70,11 @@ def _worker(job: dict):
     import torch
 
     import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
-    from detectron2.engine import hooks
     from detectron2.utils.env import seed_all_rng
-    from detectron2.utils.logger import setup_logger
-    from tqdm import tqdm
 
     from troi.data.datasets import register_synthetic_videos
+    from troi.engine import Trainer
+    from troi.engine.measured_training import log_to_file, train_measured
 
     started = time.time()
     torch.set_num_threads(job["threads"])
@@ -107,42 +84,12 @@ def _worker(job: dict):
     register_synthetic_videos(job["data_dir"], prefix=dataset_names(job["seed"])[0], seed=job["seed"])
     cfg = build_cfg(job)
     seed_all_rng(cfg.SEED)  # the model's initialisation, as train_net.py's default_setup seeds it
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    logger = setup_logger(os.path.join(cfg.OUTPUT_DIR, "log.txt"), name="detectron2")
-    for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
-        logger.removeHandler(handler)  # the log goes to the file; the terminal shows the progress bar
-    from troi.engine import Trainer
+    log_to_file(cfg.OUTPUT_DIR)  # the terminal shows the progress bar
 
     result = {}
     if job["train"]:
-        step_times = []
-
-        class ProgressHook(hooks.HookBase):
-            def before_train(self):
-                self.bar = tqdm(total=cfg.SOLVER.MAX_ITER, desc=job["label"], unit="it", file=sys.stderr)
-
-            def before_step(self):
-                self.start = time.perf_counter()
-
-            def after_step(self):
-                step_times.append(time.perf_counter() - self.start)
-                self.bar.update(1)
-
-            def after_train(self):
-                self.bar.close()
-
-        class BenchmarkTrainer(Trainer):
-            def build_hooks(self):  # evaluation runs after the peak memory is read
-                return [hook for hook in super().build_hooks() if not isinstance(hook, hooks.EvalHook)]
-
-        trainer = BenchmarkTrainer(cfg)
-        trainer.register_hooks([ProgressHook()])
-        trainer.resume_or_load(resume=False)
-        trainer.train()
-        model = trainer.model
-        warm = step_times[len(step_times) // 10 :] or step_times  # skip warm-up iterations
-        result["step_seconds"] = statistics.median(warm)
-        result["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        model, measured = train_measured(cfg, job["label"])
+        result.update({key: measured[key] for key in ("step_seconds", "peak_memory_mb")})
     else:
         from detectron2.checkpoint import DetectionCheckpointer
 

@@ -20,13 +20,9 @@ as one JSON line; shows a progress bar per model.
 """
 
 import argparse
-import importlib.util
 import json
-import logging
 import multiprocessing
 import os
-import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -42,36 +38,10 @@ def dataset_names(seed: int):
 
 def build_cfg(job: dict):
     """The detectron2 config of one model's run (in its worker process)."""
-    from detectron2.config import get_cfg
-
-    from troi import add_troi_config
+    from troi.engine.measured_training import benchmark_cfg
 
     _, train_name, val_name = dataset_names(job["seed"])
-    cfg = get_cfg()
-    add_troi_config(cfg)
-    cfg.merge_from_file(job["config"])
-    cfg.merge_from_list(
-        [
-            "DATASETS.TRAIN",
-            (train_name,),
-            "DATASETS.TEST",
-            (val_name,),
-            "SEED",
-            job["seed"],
-            "OUTPUT_DIR",
-            job["output_dir"],
-            *job["opts"],
-        ]
-    )
-    cfg.freeze()
-    return cfg
-
-
-def _load_train_net():
-    spec = importlib.util.spec_from_file_location("train_net", ROOT / "train_net.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_cfg(job["config"], train_name, val_name, job["seed"], job["output_dir"], job["opts"])
 
 
 def _worker(job: dict):
@@ -79,55 +49,19 @@ def _worker(job: dict):
     import torch
 
     import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
-    from detectron2.engine import hooks
-    from detectron2.utils.logger import setup_logger
-    from tqdm import tqdm
-
     from troi.data.datasets import register_synthetic_motion_clips
+    from troi.engine import Trainer
+    from troi.engine.measured_training import log_to_file, train_measured
 
     torch.set_num_threads(job["threads"])
     multiprocessing.set_start_method("fork", force=True)  # data-loader workers fork, as under train_net.py
     register_synthetic_motion_clips(job["data_dir"], prefix=dataset_names(job["seed"])[0], seed=job["seed"])
     cfg = build_cfg(job)
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    logger = setup_logger(os.path.join(cfg.OUTPUT_DIR, "log.txt"), name="detectron2")
-    for handler in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
-        logger.removeHandler(handler)  # the log goes to the file; the terminal shows the progress bar
-    Trainer = _load_train_net().Trainer
-    step_times, loop = [], {}
-
-    class ProgressHook(hooks.HookBase):
-        def before_train(self):
-            self.bar = tqdm(total=cfg.SOLVER.MAX_ITER, desc=job["label"], unit="it", file=sys.stderr)
-            loop["start"] = time.perf_counter()
-
-        def before_step(self):
-            self.start = time.perf_counter()
-
-        def after_step(self):
-            step_times.append(time.perf_counter() - self.start)
-            self.bar.update(1)
-
-        def after_train(self):
-            loop["seconds"] = time.perf_counter() - loop["start"]
-            self.bar.close()
-
-    class BenchmarkTrainer(Trainer):
-        def build_hooks(self):  # evaluation runs after the peak memory is read
-            return [hook for hook in super().build_hooks() if not isinstance(hook, hooks.EvalHook)]
-
-    trainer = BenchmarkTrainer(cfg)
-    trainer.register_hooks([ProgressHook()])
-    trainer.resume_or_load(resume=False)
-    trainer.train()
-    result = {
-        "train_seconds": loop["seconds"],
-        "step_seconds": statistics.median(step_times[len(step_times) // 10 :]),
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+    log_to_file(cfg.OUTPUT_DIR)  # the terminal shows the progress bar
+    model, result = train_measured(cfg, job["label"])
     print(f"[tam_gain] {job['label']}: evaluating on {cfg.DATASETS.TEST[0]}", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    result.update(Trainer.test(cfg, trainer.model)["recognition"])
+    result.update(Trainer.test(cfg, model)["recognition"])
     result["eval_seconds"] = time.perf_counter() - started
     with open(job["result_file"], "w") as f:
         json.dump(result, f)

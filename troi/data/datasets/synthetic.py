@@ -41,7 +41,6 @@ them, and code that needs the files before that (e.g. an evaluator reading
 """
 
 import functools
-import inspect
 import json
 import os
 
@@ -52,6 +51,7 @@ from pycocotools import mask as mask_util
 
 from ...utils import atomic_folder
 from .annotation_json import read_json_object
+from .generated_datasets import ensure_generated
 from .coco_vid import MISSING_ANNOTATION_FILE_HINT, load_coco_vid_json
 from .synthetic_rendering import DEGRADATIONS, MIN_FRAMES, MIN_IMAGE_SIDE, SYNTHETIC_CLASSES, render_video
 from .ytvis import load_ytvis_json
@@ -281,24 +281,17 @@ def ensure_synthetic_videos(output_dir: str, seed: int, num_videos: int, **gener
         ValueError: ``output_dir`` holds videos generated with other arguments (or by
             another generator version); delete it or choose another directory.
     """
-    if not os.path.isdir(output_dir):
-        try:
-            return generate_synthetic_videos(output_dir, seed, num_videos, **generator_kwargs)
-        except FileExistsError:
-            if not os.path.isdir(output_dir):
-                raise
     paths = synthetic_paths(output_dir)
-    arguments = inspect.signature(generate_synthetic_videos).bind(output_dir, seed, num_videos, **generator_kwargs)
-    arguments.apply_defaults()
-    del arguments.arguments["output_dir"]
-    expected = json.loads(json.dumps(_generator_info(**arguments.arguments)))
     # Only the stamp is read here: the loaders read and check the jsons.
-    found = read_json_object(paths["coco_vid_json"], "annotation file", MISSING_ANNOTATION_FILE_HINT).get("info")
-    if found != expected:
-        raise ValueError(
-            f"{output_dir} holds synthetic videos generated with {found}, not {expected}: delete "
-            "it to regenerate, or use another directory"
-        )
+    ensure_generated(
+        generate_synthetic_videos,
+        output_dir,
+        (seed, num_videos),
+        generator_kwargs,
+        _generator_info,
+        lambda: read_json_object(paths["coco_vid_json"], "annotation file", MISSING_ANNOTATION_FILE_HINT).get("info"),
+        "synthetic videos",
+    )
     return paths
 
 

@@ -37,7 +37,6 @@ Registered datasets are generated on first use (``DatasetCatalog.get``).
 """
 
 import functools
-import inspect
 import json
 import os
 
@@ -45,6 +44,7 @@ import cv2
 import numpy as np
 
 from ...utils import atomic_folder, read_json
+from .generated_datasets import ensure_generated
 from .video_lists import load_video_list, register_recognition_dataset
 
 __all__ = [
@@ -234,22 +234,15 @@ def ensure_synthetic_motion_clips(output_dir: str, seed: int, num_clips: int, **
         ValueError: ``output_dir`` holds clips generated with other arguments (or by another
             generator version); delete it or choose another directory.
     """
-    if not os.path.isdir(output_dir):
-        try:
-            return generate_synthetic_motion_clips(output_dir, seed, num_clips, **generator_kwargs)
-        except FileExistsError:
-            if not os.path.isdir(output_dir):
-                raise
-    arguments = inspect.signature(generate_synthetic_motion_clips).bind(output_dir, seed, num_clips, **generator_kwargs)
-    arguments.apply_defaults()
-    del arguments.arguments["output_dir"]
-    expected = json.loads(json.dumps(_generator_info(**arguments.arguments)))
-    found = read_json(os.path.join(output_dir, INFO_FILE), "synthetic motion info file")
-    if found != expected:
-        raise ValueError(
-            f"{output_dir} holds synthetic motion clips generated with {found}, not {expected}: "
-            "delete it to regenerate, or use another directory"
-        )
+    ensure_generated(
+        generate_synthetic_motion_clips,
+        output_dir,
+        (seed, num_clips),
+        generator_kwargs,
+        _generator_info,
+        lambda: read_json(os.path.join(output_dir, INFO_FILE), "synthetic motion info file"),
+        "synthetic motion clips",
+    )
     return os.path.join(output_dir, LIST_FILE)
 
 
