@@ -65,3 +65,15 @@ def test_mapping_leaves_the_global_generators_alone():
     torch.manual_seed(1)
     first(make_loader(), 3)  # maps in this process
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_batch_must_split_over_the_training_processes(monkeypatch):
+    from troi import add_troi_config
+    from troi.data import resumable_train_loader as module
+
+    cfg = get_cfg()
+    add_troi_config(cfg)
+    cfg.SOLVER.IMS_PER_BATCH = 4
+    monkeypatch.setattr(module.comm, "get_world_size", lambda: 3)
+    with pytest.raises(ValueError, match="SOLVER.IMS_PER_BATCH 4 is not a multiple of the 3 training processes"):
+        module.resumable_train_loader(cfg, [{"file_name": "a.jpg"}], mapper=None, aspect_ratio_grouping=False)

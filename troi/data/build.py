@@ -2,12 +2,10 @@
 
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader, get_detection_dataset_dicts
 from detectron2.modeling import META_ARCH_REGISTRY
-from detectron2.utils import comm
 
 from ..modeling.video_inference_cache import INFERENCE_CACHE_KEY, VideoInferenceCache
-from ..utils import training_seed
 from .frame_group_mapper import FrameGroupDatasetMapper
-from .resumable_train_loader import ResumableTrainLoader, training_index_sampler
+from .resumable_train_loader import ResumableTrainLoader, resumable_train_loader
 from .samplers import VideoInferenceSampler
 from .support_frame_positions import frames_kept_at_test
 from .video_index import VideoIndex
@@ -58,24 +56,11 @@ def build_frame_group_train_loader(cfg, mapper=None) -> ResumableTrainLoader:
     targets = training_targets(dataset_dicts, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     if not targets:
         raise ValueError(f"no training target frames in {cfg.DATASETS.TRAIN}: no key frame has annotations")
-    world_size = comm.get_world_size()
-    if cfg.SOLVER.IMS_PER_BATCH % world_size:
-        raise ValueError(
-            f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not a multiple of the {world_size} training processes"
-        )
     if mapper is None:
         tracking = getattr(META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE), "trains_on_reference_frames", False)
         mapper_class = VISFrameGroupDatasetMapper if tracking else FrameGroupDatasetMapper
         mapper = mapper_class(cfg, is_train=True, videos=VideoIndex(dataset_dicts, keep_annotations=tracking))
-    return ResumableTrainLoader(
-        targets,
-        mapper,
-        training_index_sampler(cfg, targets),
-        seed=training_seed(cfg),
-        batch_size=cfg.SOLVER.IMS_PER_BATCH // world_size,
-        aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
-        num_workers=cfg.DATALOADER.NUM_WORKERS,
-    )
+    return resumable_train_loader(cfg, targets, mapper, cfg.DATALOADER.ASPECT_RATIO_GROUPING)
 
 
 class CachedInferenceLoader:

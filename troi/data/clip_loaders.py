@@ -3,11 +3,9 @@
 from typing import Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader, get_detection_dataset_dicts
-from detectron2.utils import comm
 
-from ..utils import training_seed
 from .clip_mapper import ClipDatasetMapper
-from .resumable_train_loader import ResumableTrainLoader, training_index_sampler
+from .resumable_train_loader import ResumableTrainLoader, resumable_train_loader
 
 __all__ = [
     "RECOGNITION_EVALUATOR_TYPE",
@@ -54,22 +52,9 @@ def build_clip_train_loader(cfg, mapper=None) -> ResumableTrainLoader:
     restarts it where it stopped."""
     check_num_classes(cfg, cfg.DATASETS.TRAIN)
     dataset_dicts = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=False)
-    world_size = comm.get_world_size()
-    if cfg.SOLVER.IMS_PER_BATCH % world_size:
-        raise ValueError(
-            f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not a multiple of the {world_size} training processes"
-        )
     if mapper is None:
         mapper = ClipDatasetMapper(cfg, is_train=True, dataset_names=cfg.DATASETS.TRAIN)
-    return ResumableTrainLoader(
-        dataset_dicts,
-        mapper,
-        training_index_sampler(cfg, dataset_dicts),
-        seed=training_seed(cfg),
-        batch_size=cfg.SOLVER.IMS_PER_BATCH // world_size,
-        aspect_ratio_grouping=False,
-        num_workers=cfg.DATALOADER.NUM_WORKERS,
-    )
+    return resumable_train_loader(cfg, dataset_dicts, mapper, aspect_ratio_grouping=False)
 
 
 def build_clip_test_loader(cfg, dataset_name: str, mapper=None):

@@ -29,9 +29,9 @@ from detectron2.data.common import AspectRatioGroupedDataset, DatasetFromList
 from detectron2.data.samplers import RepeatFactorTrainingSampler, TrainingSampler
 from detectron2.utils import comm
 
-from ..utils import seeded_global_rngs
+from ..utils import seeded_global_rngs, training_seed
 
-__all__ = ["ResumableTrainLoader", "TrainingBatches", "training_index_sampler"]
+__all__ = ["ResumableTrainLoader", "TrainingBatches", "resumable_train_loader", "training_index_sampler"]
 
 _DATA_STREAM = 0  # first key word of the samples' seeds (troi.engine.IterationSeed uses another)
 
@@ -175,3 +175,24 @@ class ResumableTrainLoader:
 
     def load_state_dict(self, state: dict) -> None:
         self.seed, self.batches = int(state["seed"]), int(state["batches"])
+
+
+def resumable_train_loader(cfg, dataset_dicts: Sequence[dict], mapper, aspect_ratio_grouping: bool):
+    """The :class:`ResumableTrainLoader` of ``cfg`` over ``dataset_dicts``: its index sampler
+    (:func:`training_index_sampler`), ``cfg``'s training seed, ``SOLVER.IMS_PER_BATCH`` split
+    over the training processes (a ValueError if it does not divide) and
+    ``DATALOADER.NUM_WORKERS``."""
+    world_size = comm.get_world_size()
+    if cfg.SOLVER.IMS_PER_BATCH % world_size:
+        raise ValueError(
+            f"SOLVER.IMS_PER_BATCH {cfg.SOLVER.IMS_PER_BATCH} is not a multiple of the {world_size} training processes"
+        )
+    return ResumableTrainLoader(
+        dataset_dicts,
+        mapper,
+        training_index_sampler(cfg, dataset_dicts),
+        seed=training_seed(cfg),
+        batch_size=cfg.SOLVER.IMS_PER_BATCH // world_size,
+        aspect_ratio_grouping=aspect_ratio_grouping,
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+    )
