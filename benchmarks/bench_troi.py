@@ -1,18 +1,47 @@
 #!/usr/bin/env python
-"""Benchmark: streamed ``TemporalRoIAlign`` vs a straightforward full-matrix implementation.
+"""Benchmark: Temporal RoI Align against the bare similarity product, a full-matrix
+implementation and float64; its reduced-precision search; its training step.
 
-The default scale is R50-DC5 at test time: 300 RoIs, C=512, T=14 support frames of
-38x63, K=2, N=4, 7x7 RoIs, CPU with 2 threads, inference (no grad). Each
-implementation runs in its own process on the same inputs; its extra peak memory is
-the peak resident set size during its first run minus the resident size before it.
-Prints one JSON line.
+Mode ``operator`` (default), at R50-DC5 test scale by default (300 RoIs, C=512, T=14
+support frames of 38x63, K=2, N=4, 7x7 RoIs, CPU, 2 threads, no grad, post-ReLU Gaussian
+features). Each of these runs in its own process on the same inputs:
+
+* ``bare_product``: the similarity product as one matrix product ``(R*h*w x C) @ (C x
+  T*H*W)`` of unit vectors, nothing else (the irreducible work);
+* ``chunked_product``: the same product the way the operator computes it (per frame, 1x1
+  convolutions of ``--chunk-size`` entries, no top-K), the fastest way found here;
+* ``full_matrix``: eq. 2-8 written directly, with the whole similarity matrix, float32;
+  ``full_matrix_float64`` the same in float64 (the values to compare with);
+* ``troi``: ``TemporalRoIAlign``, exact; ``troi_<precision>`` with ``--precision``: its
+  reduced-precision search (``--force-precision`` takes it even where the hardware has no
+  fast product: the points can be compared there, its time means nothing; there,
+  ``--low-precision-rois`` keeps the slow run to the first RoIs).
+
+Time: the fastest of ``--repeats`` runs. Extra peak memory: the peak resident set size
+during the first run minus the resident size before it. A cell is *wrong* when its output
+differs from float64's by more than ``--wrong-above`` in some channel; *near-tied* when in
+some frame its K-th and (K+1)-th similarities are within ``--tie-margin`` (dilated by one
+cell, as the 3x3 embedding spreads it).
+
+Mode ``train_step``: one training iteration (forward + backward, no optimizer step) of
+``--config-file`` (default SELSA + Temporal RoI Align R50-DC5, random weights) on one
+frame group (a target and ``--support-frames`` supports of ``--image-size``, 5 boxes),
+against the same config with ``MODEL.TROI.ENABLED False`` (RoI Align), each in its own
+process; plus both poolers' operators alone (forward + backward) on the RoIs the model
+samples. Peak memory: the most resident memory over the model and its gradients during the
+timed steps.
+
+Both modes print one JSON line.
+
+    python benchmarks/bench_troi.py
+    python benchmarks/bench_troi.py --precision bfloat16 --force-precision
+    python benchmarks/bench_troi.py --mode train_step
 """
 
 import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,6 +49,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MB = 2**20
 
 
 def full_matrix_temporal_roi_align(roi_feats, support_feats, embed, k, num_blocks):
@@ -51,6 +83,28 @@ def full_matrix_temporal_roi_align(roi_feats, support_feats, embed, k, num_block
     return (attention * grouped).sum(dim=0).view(num_rois, channels, height, width)  # eq. 8
 
 
+def unit_vectors(roi_feats, support_feats):
+    """Eq. 2's unit vectors: ``[R*h*w, C]`` cells and ``[T, C, H, W]`` support frames."""
+    cells = F.normalize(roi_feats.permute(0, 2, 3, 1).reshape(-1, roi_feats.shape[1]), dim=1)
+    return cells, F.normalize(support_feats, dim=1)
+
+
+def bare_product(roi_feats, support_feats):
+    """``(R*h*w x C) @ (C x T*H*W)`` of unit vectors, as one matrix product."""
+    cells, support = unit_vectors(roi_feats, support_feats)
+    return cells @ support.permute(1, 0, 2, 3).flatten(1)  # (C, T*H*W)
+
+
+def chunked_product(roi_feats, support_feats, chunk_size):
+    """The same product as the operator computes it: per frame, 1x1 convolutions of at most
+    ``chunk_size`` entries, each chunk dropped once computed (no top-K)."""
+    cells, support = unit_vectors(roi_feats, support_feats)
+    rows = max(1, chunk_size // (support.shape[2] * support.shape[3]))
+    for frame in support:
+        for start in range(0, cells.shape[0], rows):
+            F.conv2d(frame[None], cells[start : start + rows, :, None, None])
+
+
 def near_tie_cells(roi_feats, support_feats, k, margin):
     """``[R, h, w]`` bool: RoI cells whose output can change with float32 rounding.
 
@@ -71,81 +125,97 @@ def near_tie_cells(roi_feats, support_feats, k, margin):
     return F.max_pool2d(tied, kernel_size=3, stride=1, padding=1)[:, 0].bool()
 
 
-def current_rss_mb():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def force_low_precision_product():
+    """Take the reduced-precision search whatever the hardware (for comparing its points)."""
+    import troi.layers.low_precision_search as low_precision_search
+
+    low_precision_search.fast_low_precision_product = lambda device, dtype: True
 
 
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-
-def run_worker(implementation, inputs_path, output_path, repeats):
+def operator_worker(implementation, args):
+    """Run one implementation on the saved inputs; save its output (and the operator's
+    points); print its time and extra peak memory."""
     from troi.layers import TemporalRoIAlign
+    from troi.layers.low_precision_search import search_dtype
+    from troi.utils.resident_memory import reset_peak_rss, resident_bytes
 
-    data = torch.load(inputs_path)
-    args = data["args"]
-    operator = TemporalRoIAlign(args["channels"], args["k"], args["blocks"])
-    if args["blocks"] > 0:
+    data = torch.load(args.inputs)
+    shape = data["args"]
+    roi_feats, support_feats = data["roi_feats"], data["support_feats"]
+    precision = implementation[len("troi_") :] if implementation.startswith("troi_") else "exact"
+    if args.force_precision:
+        force_low_precision_product()
+    if precision != "exact" and args.low_precision_rois is not None:
+        roi_feats = roi_feats[: args.low_precision_rois]
+    operator = TemporalRoIAlign(
+        shape["channels"],
+        shape["k"],
+        shape["blocks"],
+        similarity_chunk_size=args.chunk_size,
+        similarity_precision=precision,
+    )
+    if shape["blocks"] > 0:
         operator.embed.load_state_dict(data["embed"])
-    if implementation == "troi":
+    if implementation == "full_matrix_float64":
+        operator.double()
+        roi_feats, support_feats = roi_feats.double(), support_feats.double()
 
-        def run():
-            return operator(data["roi_feats"], data["support_feats"])
-    else:
+    def full_matrix():
+        return full_matrix_temporal_roi_align(roi_feats, support_feats, operator.embed, shape["k"], shape["blocks"])
 
-        def run():
-            return full_matrix_temporal_roi_align(
-                data["roi_feats"], data["support_feats"], operator.embed, args["k"], args["blocks"]
-            )
-
+    run = {
+        "bare_product": lambda: bare_product(roi_feats, support_feats),
+        "chunked_product": lambda: chunked_product(roi_feats, support_feats, args.chunk_size),
+        "full_matrix": full_matrix,
+        "full_matrix_float64": full_matrix,
+    }.get(implementation, lambda: operator(roi_feats, support_feats))
     with torch.no_grad():
-        baseline = current_rss_mb()
+        baseline = resident_bytes()["VmRSS"]
+        reset_peak_rss()
         start = time.perf_counter()
         output = run()
-        first_seconds = time.perf_counter() - start
-        extra_peak = peak_rss_mb() - baseline
-        times = [first_seconds]
+        times = [time.perf_counter() - start]
+        extra_peak = (resident_bytes()["VmHWM"] - baseline) / MB
+        repeats = 1 if implementation == "full_matrix_float64" else args.repeats
         for _ in range(repeats - 1):
+            del output
             start = time.perf_counter()
-            run()
+            output = run()
             times.append(time.perf_counter() - start)
-    torch.save(output, output_path)
-    print(json.dumps({"seconds": min(times), "extra_peak_mb": extra_peak}))
+        result = {"seconds": min(times), "extra_peak_mb": extra_peak}
+        if implementation.startswith("troi"):
+            used = search_dtype(precision, roi_feats.device) or roi_feats.dtype
+            result["search_dtype"] = str(used).replace("torch.", "")
+            points = operator.similar_points(roi_feats, support_feats)
+            torch.save({"output": output, "indices": points.indices}, args.output)
+        elif implementation.startswith("full_matrix"):
+            torch.save({"output": output}, args.output)
+    print(json.dumps(result))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rois", type=int, default=300)
-    parser.add_argument("--channels", type=int, default=512)
-    parser.add_argument("--support-frames", type=int, default=14)
-    parser.add_argument("--height", type=int, default=38)
-    parser.add_argument("--width", type=int, default=63)
-    parser.add_argument("--roi-size", type=int, default=7)
-    parser.add_argument("--k", type=int, default=2)
-    parser.add_argument("--blocks", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (min is kept)")
-    parser.add_argument(
-        "--tie-margin",
-        type=float,
-        default=1e-6,
-        help="K-th vs (K+1)-th similarity gap under which a cell counts as near-tied",
-    )
-    parser.add_argument("--worker", choices=["troi", "full_matrix"], help=argparse.SUPPRESS)
-    parser.add_argument("--inputs", help=argparse.SUPPRESS)
-    parser.add_argument("--output", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.worker:
-        return run_worker(args.worker, args.inputs, args.output, args.repeats)
+def run_in_process(implementation, args, inputs_path, output_path):
+    """One worker in its own process; its JSON result."""
+    print(f"running {implementation} ...", file=sys.stderr, flush=True)
+    command = [sys.executable, os.path.abspath(__file__), "--worker", implementation, "--inputs", inputs_path]
+    command += ["--output", output_path, "--repeats", str(args.repeats), "--threads", str(args.threads)]
+    command += ["--chunk-size", str(args.chunk_size)] + (["--force-precision"] if args.force_precision else [])
+    command += ["--config-file", args.config_file, "--image-size", *map(str, args.image_size)]
+    command += ["--support-frames", str(args.support_frames)]
+    if args.low_precision_rois is not None:
+        command += ["--low-precision-rois", str(args.low_precision_rois)]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode:
+        raise RuntimeError(f"{implementation} failed (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
+
+def operator_benchmark(args):
     from troi.layers import TemporalRoIAlign
 
     generator = torch.Generator().manual_seed(0)
-    shape_args = {"channels": args.channels, "k": args.k, "blocks": args.blocks}
+    shape = {"channels": args.channels, "k": args.k, "blocks": args.blocks}
     data = {
-        "args": shape_args,
+        "args": shape,
         # post-ReLU features, as the DC5 neck (conv + ReLU) gives
         "roi_feats": torch.randn(args.rois, args.channels, args.roi_size, args.roi_size, generator=generator).relu(),
         "support_feats": torch.randn(
@@ -155,61 +225,228 @@ def main():
     torch.manual_seed(0)
     if args.blocks > 0:
         data["embed"] = TemporalRoIAlign(args.channels, args.k, args.blocks).embed.state_dict()
-    results = {}
+    implementations = ["bare_product", "chunked_product", "full_matrix", "full_matrix_float64", "troi"]
+    if args.precision != "exact":
+        implementations.append(f"troi_{args.precision}")
+    results, outputs = {}, {}
     with tempfile.TemporaryDirectory(prefix="bench_troi_") as tmp:
         inputs_path = os.path.join(tmp, "inputs.pt")
         torch.save(data, inputs_path)
-        outputs = {}
-        for implementation in ("full_matrix", "troi"):
-            outputs[implementation] = os.path.join(tmp, f"{implementation}.pt")
-            print(f"running {implementation} ...", file=sys.stderr, flush=True)
-            completed = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--worker",
-                    implementation,
-                    "--inputs",
-                    inputs_path,
-                    "--output",
-                    outputs[implementation],
-                    "--repeats",
-                    str(args.repeats),
-                    "--threads",
-                    str(args.threads),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            results[implementation] = json.loads(completed.stdout.strip().splitlines()[-1])
-        cell_diff = (torch.load(outputs["troi"]) - torch.load(outputs["full_matrix"])).abs().amax(dim=1)  # (R, h, w)
-        tied = near_tie_cells(data["roi_feats"], data["support_feats"], args.k, args.tie_margin)
-    full, troi = results["full_matrix"], results["troi"]
+        for implementation in implementations:
+            output_path = os.path.join(tmp, f"{implementation}.pt")
+            results[implementation] = run_in_process(implementation, args, inputs_path, output_path)
+            if os.path.exists(output_path):
+                outputs[implementation] = torch.load(output_path)
+    tied = near_tie_cells(data["roi_feats"], data["support_feats"], args.k, args.tie_margin).flatten()
+    reference = outputs["full_matrix_float64"]["output"]
+
+    def cell_error(name):  # (r*h*w,) max over channels of |output - float64|, for its r RoIs
+        output = outputs[name]["output"].double()
+        return (output - reference[: len(output)]).abs().amax(dim=1).flatten()
+
+    troi, bare, chunked, full = (results[name] for name in ("troi", "bare_product", "chunked_product", "full_matrix"))
+    troi_error, full_error = cell_error("troi"), cell_error("full_matrix")
+    line = {
+        "mode": "operator",
+        "rois": args.rois,
+        "channels": args.channels,
+        "support_frames": args.support_frames,
+        "support_size": [args.height, args.width],
+        "k": args.k,
+        "blocks": args.blocks,
+        "threads": args.threads,
+        "chunk_size": args.chunk_size,
+        "bare_product_seconds": round(bare["seconds"], 3),
+        "chunked_product_seconds": round(chunked["seconds"], 3),
+        "full_matrix_seconds": round(full["seconds"], 3),
+        "troi_seconds": round(troi["seconds"], 3),
+        "troi_vs_bare_product": round(troi["seconds"] / bare["seconds"], 3),
+        "troi_vs_chunked_product": round(troi["seconds"] / chunked["seconds"], 3),
+        "troi_vs_full_matrix": round(troi["seconds"] / full["seconds"], 3),
+        "full_matrix_extra_peak_mb": round(full["extra_peak_mb"], 1),
+        "troi_extra_peak_mb": round(troi["extra_peak_mb"], 1),
+        "memory_vs_full_matrix": round(troi["extra_peak_mb"] / full["extra_peak_mb"], 4),
+        "cells": int(tied.numel()),
+        "near_tie_cells": int(tied.sum()),
+        "tie_margin": args.tie_margin,
+        "wrong_above": args.wrong_above,
+        "troi_wrong_cells": int((troi_error > args.wrong_above).sum()),
+        "full_matrix_wrong_cells": int((full_error > args.wrong_above).sum()),
+        "troi_wrong_cells_without_near_ties": int((troi_error[~tied] > args.wrong_above).sum()),
+        "troi_max_error_without_near_ties": troi_error[~tied].max().item(),
+        "full_matrix_max_error_without_near_ties": full_error[~tied].max().item(),
+    }
+    if args.precision != "exact":
+        name = f"troi_{args.precision}"
+        low = results[name]
+        low_points = outputs[name]["indices"].sort(dim=2).values  # (T, r*h*w, K), r RoIs
+        exact_points = outputs["troi"]["indices"].sort(dim=2).values[:, : low_points.shape[1]]
+        same = (low_points == exact_points).all(dim=2)  # (T, r*h*w): the same K points
+        line.update(
+            {
+                "precision": args.precision,
+                "forced": args.force_precision,
+                "search_dtype": low["search_dtype"],
+                "low_precision_rois": len(outputs[name]["output"]),
+                "low_precision_seconds": round(low["seconds"], 3),
+                "low_precision_vs_exact": round(low["seconds"] / troi["seconds"], 3),
+                "low_precision_extra_peak_mb": round(low["extra_peak_mb"], 1),
+                "same_points": round(same.float().mean().item(), 5),
+                "low_precision_wrong_cells": int((cell_error(name) > args.wrong_above).sum()),
+            }
+        )
+    print(json.dumps(line))
+
+
+def train_step_worker(troi_enabled, args):
+    """Time and memory of training steps of the model, and of its pooler's operator alone."""
+    import troi.compat  # noqa: F401  (detectron2 shims, before any detectron2 import)
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+    from detectron2.structures import Boxes, Instances
+    from detectron2.utils.events import EventStorage
+
+    from troi import add_troi_config
+    from troi.utils.resident_memory import reset_peak_rss, resident_bytes
+
+    cfg = get_cfg()
+    add_troi_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu", "MODEL.TROI.ENABLED", troi_enabled])
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    height, width = args.image_size
+    generator = torch.Generator().manual_seed(0)
+
+    def image():
+        return torch.randint(0, 256, (3, height, width), generator=generator).float()
+
+    corners = torch.rand(5, 2, generator=generator) * torch.tensor([width * 0.6, height * 0.6])
+    sizes = 32 + torch.rand(5, 2, generator=generator) * torch.tensor([width * 0.3, height * 0.3])
+    instances = Instances((height, width))
+    instances.gt_boxes = Boxes(torch.cat([corners, corners + sizes], dim=1))
+    instances.gt_classes = torch.randint(0, cfg.MODEL.ROI_HEADS.NUM_CLASSES, (5,), generator=generator)
+    inputs = [
+        {
+            "image": image(),
+            "instances": instances,
+            "support_images": [image() for _ in range(args.support_frames)],
+            "height": height,
+            "width": width,
+        }
+    ]
+    # the box pooler's (features, boxes) and its operator's support frames, at each call
+    pooled, supports = [], []
+    pooler = model.roi_heads.box_pooler
+    pooler.register_forward_hook(lambda module, inputs_, output: pooled.append(inputs_[:2]))
+    operator = getattr(pooler, "temporal_roi_align", None)
+    if operator is not None:
+        operator.register_forward_hook(lambda module, inputs_, output: supports.append(inputs_[1]))
+
+    def step():
+        with EventStorage():
+            losses = model(inputs)
+        sum(losses.values()).backward()
+        model.zero_grad(set_to_none=False)
+
+    step()  # allocates the gradients
+    before = resident_bytes()["VmRSS"]
+    reset_peak_rss()
+    times = []
+    for _ in range(args.repeats):
+        pooled.clear()
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    result = {"step_seconds": min(times), "peak_rss_mb": resident_bytes()["VmHWM"] / MB}
+    result["step_extra_peak_mb"] = result["peak_rss_mb"] - before / MB
+    # the box pooler alone, forward + backward, on the last step's target RoIs (and supports)
+    features, boxes = pooled[-1]
+    features = [feature.detach().requires_grad_() for feature in features]
+    # one target frame, one level (DC5): its support frames' [T, C, H, W] features
+    support_features = [[supports[-1].detach().requires_grad_()]] if supports else None
+    operator_times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        out = pooler(features, boxes, support_features) if support_features else pooler(features, boxes)
+        out.square().sum().backward()
+        operator_times.append(time.perf_counter() - start)
+    result.update({"pooler_seconds": min(operator_times), "rois": int(out.shape[0])})
+    print(json.dumps(result))
+
+
+def train_step_benchmark(args):
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench_troi_") as tmp:
+        for name in ("roi_align", "troi"):
+            results[name] = run_in_process(f"train_step_{name}", args, "", os.path.join(tmp, name))
+    troi, plain = results["troi"], results["roi_align"]
     print(
         json.dumps(
             {
-                "rois": args.rois,
-                "channels": args.channels,
+                "mode": "train_step",
+                "config_file": os.path.relpath(args.config_file, ROOT),
+                "image_size": args.image_size,
                 "support_frames": args.support_frames,
-                "support_size": [args.height, args.width],
-                "k": args.k,
-                "blocks": args.blocks,
                 "threads": args.threads,
-                "full_matrix_seconds": round(full["seconds"], 3),
-                "troi_seconds": round(troi["seconds"], 3),
-                "time_ratio": round(troi["seconds"] / full["seconds"], 3),
-                "full_matrix_extra_peak_mb": round(full["extra_peak_mb"], 1),
-                "troi_extra_peak_mb": round(troi["extra_peak_mb"], 1),
-                "memory_ratio": round(troi["extra_peak_mb"] / full["extra_peak_mb"], 4),
-                "max_abs_diff": cell_diff.max().item(),
-                "max_abs_diff_without_near_ties": cell_diff[~tied].max().item(),
-                "near_tie_cells": int(tied.sum()),
-                "cells": tied.numel(),
-                "tie_margin": args.tie_margin,
+                "rois": troi["rois"],
+                "roi_align_step_seconds": round(plain["step_seconds"], 3),
+                "troi_step_seconds": round(troi["step_seconds"], 3),
+                "step_time_ratio": round(troi["step_seconds"] / plain["step_seconds"], 3),
+                "roi_align_peak_rss_mb": round(plain["peak_rss_mb"], 1),
+                "troi_peak_rss_mb": round(troi["peak_rss_mb"], 1),
+                "peak_memory_ratio": round(troi["peak_rss_mb"] / plain["peak_rss_mb"], 3),
+                "roi_align_step_extra_peak_mb": round(plain["step_extra_peak_mb"], 1),
+                "troi_step_extra_peak_mb": round(troi["step_extra_peak_mb"], 1),
+                "roi_align_pooler_seconds": round(plain["pooler_seconds"], 3),
+                "troi_pooler_seconds": round(troi["pooler_seconds"], 3),
+                "pooler_share_of_troi_step": round(troi["pooler_seconds"] / troi["step_seconds"], 3),
             }
         )
     )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["operator", "train_step"], default="operator")
+    parser.add_argument("--rois", type=int, default=300)
+    parser.add_argument("--channels", type=int, default=512)
+    parser.add_argument("--support-frames", type=int, default=None, help="T (operator: 14, train_step: 2)")
+    parser.add_argument("--height", type=int, default=38)
+    parser.add_argument("--width", type=int, default=63)
+    parser.add_argument("--roi-size", type=int, default=7)
+    parser.add_argument("--k", type=int, default=2)
+    parser.add_argument("--blocks", type=int, default=4)
+    parser.add_argument("--chunk-size", type=int, default=None, help="similarity entries at once (the default's)")
+    parser.add_argument("--precision", choices=["exact", "bfloat16", "float16"], default="exact")
+    parser.add_argument("--force-precision", action="store_true", help="reduced precision without a fast product")
+    parser.add_argument(
+        "--low-precision-rois", type=int, help="the reduced-precision run takes only the first N RoIs (emulated: slow)"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (min is kept)")
+    parser.add_argument("--tie-margin", type=float, default=1e-6, help="near-tie: K-th vs (K+1)-th gap below this")
+    parser.add_argument("--wrong-above", type=float, default=1e-4, help="wrong cell: error vs float64 above this")
+    parser.add_argument(
+        "--config-file", default=os.path.join(ROOT, "configs", "imagenet_vid", "selsa_troi_r50_dc5.yaml")
+    )
+    parser.add_argument("--image-size", type=int, nargs=2, default=[600, 1000], metavar=("H", "W"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--inputs", help=argparse.SUPPRESS)
+    parser.add_argument("--output", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.chunk_size is None:
+        from troi.layers.most_similar_roi_align import DEFAULT_SIMILARITY_CHUNK_SIZE
+
+        args.chunk_size = DEFAULT_SIMILARITY_CHUNK_SIZE
+    if args.support_frames is None:
+        args.support_frames = 14 if args.mode == "operator" else 2
+    if args.worker and args.worker.startswith("train_step_"):
+        return train_step_worker(args.worker == "train_step_troi", args)
+    if args.worker:
+        return operator_worker(args.worker, args)
+    return operator_benchmark(args) if args.mode == "operator" else train_step_benchmark(args)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from troi.engine import VideoFrames, VideoPredictor
 from troi.layers.temporal_roi_align import SupportEncoding
 from troi.modeling.poolers import TemporalROIPooler
 from troi.modeling.roi_heads.selsa_box_head import SelsaBoxHead
+from troi.utils.resident_memory import reset_peak_rss, resident_bytes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MB = 2**20
@@ -91,19 +92,6 @@ def synthetic_video(num_frames: int, height: int, width: int, seed: int = 0) -> 
             frame[top : top + patch.shape[0], left : left + patch.shape[1]] = patch
         frames.append(frame)
     return frames
-
-
-def resident_bytes() -> Dict[str, int]:
-    """The process's current (``VmRSS``) and peak (``VmHWM``) resident memory."""
-    with open("/proc/self/status") as status:
-        fields = dict(line.split(":", 1) for line in status)
-    return {key: int(fields[key].split()[0]) * 1024 for key in ("VmRSS", "VmHWM")}
-
-
-def reset_peak_rss():
-    """Make ``VmHWM`` the current RSS (Linux >= 4.0)."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
 
 
 class StageProfiler:

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from troi.layers import most_similar_roi_align
-from troi.layers.most_similar_roi_align import most_similar_points
+from troi.layers.most_similar_roi_align import float32_convolutions, most_similar_points
 
 
 @pytest.mark.parametrize("name", ["troi_k2_n4", "troi_k4_avg"])
@@ -74,3 +74,12 @@ def test_similarity_runs_in_float32_under_autocast():
 def test_clear_errors(roi_shape, support_shape, k, message):
     with pytest.raises(ValueError, match=message):
         most_similar_roi_align(torch.randn(roi_shape), torch.randn(support_shape), k)
+
+
+def test_the_exact_search_turns_tf32_off_on_cuda_only():
+    assert torch.backends.cudnn.allow_tf32  # PyTorch's default: cuDNN convolutions in TF32
+    with float32_convolutions(torch.device("cuda")):
+        assert not torch.backends.cudnn.allow_tf32
+    assert torch.backends.cudnn.allow_tf32
+    with float32_convolutions(torch.device("cpu")):
+        assert torch.backends.cudnn.allow_tf32

@@ -64,6 +64,34 @@ def test_never_materialises_all_frames_nor_the_full_similarity():
     assert recorder.largest < all_frames < full_similarity
 
 
+class OpCounter(TorchDispatchMode):
+    """Counts the ops run, by name, and the shapes of their tensor arguments."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
+        self.calls.append((str(func.overloadpacket.__name__), shapes))
+        return func(*args, **(kwargs or {}))
+
+
+def test_training_never_runs_the_similarity_products_backward():
+    # the chosen points' similarities are re-scored differentiably; the dense backward of the
+    # (cells x H*W) product would cost two more products of the forward's size
+    operator = TemporalRoIAlign(8, 2, 4, similarity_chunk_size=500)
+    roi = torch.randn(6, 8, 7, 7, requires_grad=True)
+    support = torch.randn(3, 8, 9, 11, requires_grad=True)
+    out = operator(roi, support)
+    with OpCounter() as counter:
+        out.square().sum().backward()
+    conv_backwards = [shapes for name, shapes in counter.calls if name == "convolution_backward"]
+    assert conv_backwards  # the embedding's
+    assert all(shapes[2][2:] == (3, 3) for shapes in conv_backwards)  # never a 1x1 (similarity) one
+    assert roi.grad.abs().sum() > 0 and support.grad.abs().sum() > 0
+
+
 def test_owns_exactly_one_conv():
     assert sum(isinstance(m, nn.Conv2d) for m in TemporalRoIAlign(16, 2, 4).modules()) == 1
     assert not list(TemporalRoIAlign(16, 2, 0).parameters())

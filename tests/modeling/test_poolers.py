@@ -1,10 +1,14 @@
+import pytest
 import torch
 
+from detectron2.config import get_cfg
 from detectron2.modeling.poolers import ROIPooler, assign_boxes_to_levels
 from detectron2.structures import Boxes
 
+from troi import add_troi_config
 from troi.layers import TemporalRoIAlign
 from troi.modeling import TemporalROIPooler
+from troi.modeling.poolers import temporal_roi_align_from_config
 
 POOLER_ARGS = dict(output_size=7, sampling_ratio=2, pooler_type="ROIAlignV2")
 
@@ -69,3 +73,15 @@ def test_the_frame_group_scope_gives_the_supports_to_an_unchanged_call():
             assert torch.equal(pooler(features, boxes), scoped)
     assert torch.allclose(scoped, operator(plain, frames), atol=1e-6)
     assert torch.equal(pooler(features, boxes), plain)  # the scope ended: plain RoI Align again
+
+
+def test_the_operator_takes_its_settings_from_the_config():
+    cfg = get_cfg()
+    add_troi_config(cfg)
+    assert cfg.MODEL.TROI.SIMILARITY_PRECISION == "exact"
+    cfg.merge_from_list(["MODEL.TROI.SIMILARITY_PRECISION", "bfloat16", "MODEL.TROI.SIMILARITY_CHUNK_SIZE", 1000])
+    operator = temporal_roi_align_from_config(cfg, 16)
+    assert (operator.similarity_precision, operator.similarity_chunk_size) == ("bfloat16", 1000)
+    cfg.merge_from_list(["MODEL.TROI.SIMILARITY_PRECISION", "fp8"])
+    with pytest.raises(ValueError, match="similarity_precision 'fp8' must be one of"):
+        temporal_roi_align_from_config(cfg, 16)

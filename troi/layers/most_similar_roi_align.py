@@ -9,13 +9,17 @@ For every cell ``m`` of a target-frame RoI feature ``X_t`` and every support fra
 4. the weighted sum of the **un-normalised** support features at ``p^k``, eq. 4.
 """
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
+from .low_precision_search import candidate_count, rescore_candidates
 from .shapes import check_channels, check_rank, cells_to_rois, rois_to_cells, similarity_dtype
 
 __all__ = [
     "DEFAULT_SIMILARITY_CHUNK_SIZE",
+    "float32_convolutions",
     "most_similar_points",
     "most_similar_normalized_points",
     "most_similar_unit_points",
@@ -26,8 +30,23 @@ __all__ = [
     "check_num_most_similar_points",
 ]
 
-# Similarity entries (RoI cells x support positions) computed at once: 16 MB in float32.
-DEFAULT_SIMILARITY_CHUNK_SIZE = 2**22
+# Similarity entries (RoI cells x support positions) computed at once: 4 MB in float32.
+DEFAULT_SIMILARITY_CHUNK_SIZE = 2**20
+
+
+@contextlib.contextmanager
+def float32_convolutions(device: torch.device):
+    """Within it, cuDNN's float32 convolutions on ``device`` are float32, not TF32 (which it
+    uses by default on Ampere and later GPUs, with float16's 10-bit mantissa): the exact
+    search must be exact. Other devices: unchanged."""
+    if device.type != "cuda" or not torch.backends.cudnn.allow_tf32:
+        yield
+        return
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = True
 
 
 def check_num_most_similar_points(k: int, support_feats: torch.Tensor) -> None:
@@ -76,26 +95,51 @@ def normalize_cells(cells):
         return F.normalize(cells.to(similarity_dtype(cells.dtype)), dim=1)
 
 
-def most_similar_unit_points(unit_cells, normalized_support, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE):
+def most_similar_unit_points(
+    unit_cells, normalized_support, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE, search_dtype=None
+):
     """:func:`most_similar_points` of cells normalised by :func:`normalize_cells` (``[M, C]``)
     and a support frame normalised by :func:`normalize_support` (``[C, H, W]``): each side
-    normalised once, e.g. the cells once for all the support frames."""
+    normalised once, e.g. the cells once for all the support frames.
+
+    ``search_dtype`` (bfloat16 or float16; None: exact) searches the points in that precision
+    and re-scores its :func:`.candidate_count` best candidates exactly
+    (:mod:`.low_precision_search`): weights and positions as the exact search's, except
+    where a point outside the candidates would have been chosen.
+
+    When a gradient is needed, the search runs without autograd and the chosen points'
+    similarities are computed again, differentiably, from their vectors: the same values
+    (float32 rounding aside) and gradients, without the similarity product's dense backward
+    over all ``H*W`` positions.
+    """
     height, width = normalized_support.shape[1:]
-    dtype = unit_cells.dtype
-    rows = max(1, chunk_size // (height * width))
-    weights, indices = [], []
-    with torch.autocast(unit_cells.device.type, enabled=False):  # float32 even under autocast
-        normalized_support = normalized_support.to(dtype)[None]  # (1, C, H, W)
-        for start in range(0, unit_cells.shape[0], rows):
-            filters = unit_cells[start : start + rows, :, None, None]  # (m, C, 1, 1)
-            # A 1x1 convolution is eq. 2's matrix product, and runs faster than it on CPU.
-            similarity = F.conv2d(normalized_support, filters).flatten(2)[0]  # (m, H*W)
-            scores, positions = similarity.topk(k, dim=1)  # (m, k)
-            weights.append(scores.softmax(dim=1))
-            indices.append(positions)
-    if not weights:
+    positions = height * width
+    needs_grad = torch.is_grad_enabled() and (unit_cells.requires_grad or normalized_support.requires_grad)
+    rescore = search_dtype is not None or needs_grad
+    candidates = k if search_dtype is None else min(candidate_count(k), positions)
+    # the chunk's re-scored vectors (m x candidates x C) count against the bound too
+    rows = max(1, chunk_size // max(positions, candidates * unit_cells.shape[1] if rescore else 0))
+    device = unit_cells.device
+    # float32 even under autocast, and not TF32
+    with torch.autocast(device.type, enabled=False), float32_convolutions(device):
+        normalized_support = normalized_support.to(unit_cells.dtype)[None]  # (1, C, H, W)
+        support_rows = normalized_support[0].flatten(1).t().contiguous() if rescore else None  # (H*W, C)
+        search_support = normalized_support.to(search_dtype or unit_cells.dtype)
+
+        def search(chunk):  # (m, C) -> weights, positions (m, k)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not rescore):
+                # A 1x1 convolution is eq. 2's matrix product, and runs faster than it on CPU.
+                filters = chunk.to(search_support.dtype)[:, :, None, None]
+                similarity = F.conv2d(search_support, filters).flatten(2)[0]  # (m, H*W)
+                scores, chosen = similarity.topk(candidates, dim=1)
+            if rescore:
+                return rescore_candidates(chunk, support_rows, chosen, k)
+            return scores.softmax(dim=1), chosen
+
+        matches = [search(unit_cells[start : start + rows]) for start in range(0, unit_cells.shape[0], rows)]
+    if not matches:
         return unit_cells.new_zeros((0, k)), unit_cells.new_zeros((0, k), dtype=torch.long)
-    return torch.cat(weights), torch.cat(indices)
+    return torch.cat([weights for weights, _ in matches]), torch.cat([chosen for _, chosen in matches])
 
 
 def gather_most_similar(support_cells, indices, weights):

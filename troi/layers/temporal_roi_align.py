@@ -9,7 +9,9 @@ similarity matrix. Algorithm, with ``M = R*h*w`` RoI cells:
 1. Embed the target RoI features with ``psi`` (TAFA's 3x3 conv); target logits (eq. 6).
 2. Pass over the support frames, one at a time (only ``[M, K]`` state is kept per frame):
    a. top-``K`` cosine-similar positions and their softmaxed scores for every cell, in
-      chunks of at most ``similarity_chunk_size`` similarity entries (eq. 2-3);
+      chunks of at most ``similarity_chunk_size`` similarity entries (eq. 2-3); with
+      ``similarity_precision`` "bfloat16"/"float16" on fast hardware, candidates from that
+      product re-scored in float32 (:mod:`.low_precision_search`);
    b. ``psi`` of the frame's most similar features without forming them: ``psi`` is
       linear, so ``psi(X_i)(m) = b + sum_o sum_k w_k(m+o) (W_o F_i)[p_k(m+o)]`` over the
       3x3 offsets ``o``. ``W_o F_i`` is computed once per support position (``H*W`` rows,
@@ -42,6 +44,7 @@ from .most_similar_roi_align import (
     normalize_cells,
     normalize_support,
 )
+from .low_precision_search import SIMILARITY_PRECISIONS, search_dtype
 from .shapes import (
     check_channels,
     check_finite,
@@ -103,6 +106,9 @@ class TemporalRoIAlign(nn.Module):
         num_most_similar_points: ``K`` most similar points per RoI cell and support frame.
         num_attention_blocks: ``N`` TAFA blocks; 0 averages the ``T+1`` frames.
         similarity_chunk_size: at most this many similarity entries are held at once.
+        similarity_precision: "exact" (float32), or "bfloat16" / "float16" to search the most
+            similar points in that precision and re-score the candidates in float32 where the
+            device multiplies it fast (:mod:`.low_precision_search`; else exact, logged once).
     """
 
     def __init__(
@@ -111,8 +117,13 @@ class TemporalRoIAlign(nn.Module):
         num_most_similar_points: int = 2,
         num_attention_blocks: int = 4,
         similarity_chunk_size: int = DEFAULT_SIMILARITY_CHUNK_SIZE,
+        similarity_precision: str = "exact",
     ):
         super().__init__()
+        if similarity_precision not in SIMILARITY_PRECISIONS:
+            raise ValueError(
+                f"similarity_precision {similarity_precision!r} must be one of {sorted(SIMILARITY_PRECISIONS)}"
+            )
         if num_most_similar_points < 1:
             raise ValueError(f"num_most_similar_points K={num_most_similar_points} must be >= 1")
         if similarity_chunk_size < 1:
@@ -120,6 +131,7 @@ class TemporalRoIAlign(nn.Module):
         self.channels = channels
         self.num_most_similar_points = num_most_similar_points
         self.similarity_chunk_size = similarity_chunk_size
+        self.similarity_precision = similarity_precision
         self.num_attention_blocks = num_attention_blocks
         self.embed = attention_embedding(channels, num_attention_blocks)  # TAFA's psi (eq. 6)
 
@@ -143,9 +155,9 @@ class TemporalRoIAlign(nn.Module):
         if not len(frames):
             return roi_feats.to(input_dtype)
         num_rois, _, height, width = roi_feats.shape
-        target_cells, matches, attention = self._match(roi_feats, frames)
+        matches, attention = self._match(roi_feats, frames)
         frame_feats = [self._features(frame, roi_feats.dtype) for frame in frames]
-        cells = self._aggregate(target_cells, frame_feats, matches, attention)  # (M, C)
+        cells = self._aggregate(roi_feats, frame_feats, matches, attention)  # (M, C)
         return cells_to_rois(cells.to(input_dtype), num_rois, height, width)
 
     def similar_points(self, roi_feats: torch.Tensor, support_feats: SupportInput) -> SimilarPoints:
@@ -153,10 +165,10 @@ class TemporalRoIAlign(nn.Module):
         (arguments as :meth:`forward`), without aggregating features."""
         roi_feats = roi_feats.to(compute_dtype(self, roi_feats))
         frames = self._checked_support(roi_feats, support_feats)
-        target_cells, matches, attention = self._match(roi_feats, frames)
-        shape = (len(matches), target_cells.shape[0], self.num_most_similar_points)
+        matches, attention = self._match(roi_feats, frames)
+        shape = (len(matches), attention.shape[1], self.num_most_similar_points)
         weights = torch.stack([w for w, _ in matches]) if matches else attention.new_zeros(shape)
-        indices = torch.stack([i for _, i in matches]) if matches else target_cells.new_zeros(shape, dtype=torch.long)
+        indices = torch.stack([i for _, i in matches]) if matches else attention.new_zeros(shape, dtype=torch.long)
         return SimilarPoints(weights, indices, attention)
 
     def encode_support(self, support_frame: torch.Tensor) -> SupportEncoding:
@@ -223,34 +235,50 @@ class TemporalRoIAlign(nn.Module):
         return (frame.features if isinstance(frame, SupportEncoding) else frame).to(dtype)
 
     def _match(self, roi_feats, frames):
-        """Steps 1-3: the target cells ``[M, C]``, per frame the top-K ``(weights, indices)``
-        ``[M, K]`` of every cell, and the ``[T+1, M, N']`` attention over the frames."""
-        target_cells = rois_to_cells(roi_feats)  # (M, C)
-        logits, matches = self._match_support_frames(roi_feats, target_cells, frames)
-        return target_cells, matches, self._attention(logits, len(matches) + 1, target_cells)
+        """Steps 1-3: per frame the top-K ``(weights, indices)`` ``[M, K]`` of every cell, and
+        the ``[T+1, M, N']`` attention over the frames."""
+        logits, matches = self._match_support_frames(roi_feats, frames)
+        return matches, self._attention(logits, len(matches) + 1, roi_feats)
 
-    def _match_support_frames(self, roi_feats, target_cells, frames):
+    def _match_support_frames(self, roi_feats, frames):
         """Step 1-2: per support frame, the top-K (weights, indices) ``[M, K]`` of every cell,
         and the TAFA logits ``[M, N]`` of the target and of every frame (none when N == 0).
-        Raw frames are encoded one at a time."""
+        Raw frames are encoded one at a time; besides them only the unit cells and the target
+        embeddings (``[M, C]`` each) are held during the pass."""
         target_embeds = None
         logits = []
         if self.num_attention_blocks > 0:
-            target_embeds = rois_to_cells(self.embed(roi_feats))  # (M, C)
+            target_embeds = self._embed_target(roi_feats)  # (M, C)
             logits.append(attention_logits(target_embeds, target_embeds, self.num_attention_blocks, 1))
         matches: List[Tuple[torch.Tensor, torch.Tensor]] = []
-        unit_cells = normalize_cells(target_cells) if len(frames) else None  # (M, C), once for all frames
+        if not len(frames):
+            return logits, matches
+        unit_cells = normalize_cells(rois_to_cells(roi_feats))  # (M, C), once for all frames
+        precision = search_dtype(self.similarity_precision, unit_cells.device)
         for frame in frames:
             encoding = frame if isinstance(frame, SupportEncoding) else self.encode_support(frame)
             weights, indices = most_similar_unit_points(
-                unit_cells, encoding.normalized, self.num_most_similar_points, self.similarity_chunk_size
+                unit_cells, encoding.normalized, self.num_most_similar_points, self.similarity_chunk_size, precision
             )
             matches.append((weights, indices))
             if target_embeds is not None:
                 logits.append(
                     self._most_similar_logits(encoding.projections, weights, indices, target_embeds, roi_feats.shape)
                 )
+            del encoding  # a raw frame's encoding goes before the next one is made
         return logits, matches
+
+    def _rois_per_chunk(self, height: int, width: int) -> int:
+        """RoIs of ``h x w`` cells whose ``[r*h*w, C]`` features fit the similarity chunk size."""
+        return max(1, self.similarity_chunk_size // (height * width * self.channels))
+
+    def _embed_target(self, roi_feats):
+        """``[M, C]`` TAFA's embedding ``psi`` of the target RoI cells (eq. 6), a chunk of RoIs
+        at a time (the convolution's workspace grows with its batch)."""
+        num_rois, _, height, width = roi_feats.shape
+        rois = self._rois_per_chunk(height, width)
+        chunks = [self.embed(roi_feats[start : start + rois]) for start in range(0, max(num_rois, 1), rois)]
+        return torch.cat([rois_to_cells(chunk) for chunk in chunks])
 
     def _most_similar_logits(self, projections, weights, indices, target_embeds, roi_shape):
         """Eq. 6 for one support frame, embedding its most similar features without forming them.
@@ -262,7 +290,7 @@ class TemporalRoIAlign(nn.Module):
             roi_shape: ``(R, C, h, w)``.
 
         Returns:
-            ``[M, N]`` logits, computed for a chunk of RoIs at a time.
+            ``[M, N]`` logits, computed for a chunk of RoIs at a time (all at once under autograd).
         """
         conv = self.embed
         num_rois, _, height, width = roi_shape
@@ -274,7 +302,9 @@ class TemporalRoIAlign(nn.Module):
         grid_shape = (num_rois, height, width, self.num_most_similar_points)
         grid_indices = F.pad(indices.view(grid_shape), padding)  # (R, h+2, w+2, K)
         grid_weights = F.pad(weights.view(grid_shape), padding)
-        rois_per_chunk = max(1, self.similarity_chunk_size // (height * width * self.channels))
+        # Under autograd each chunk's backward fills and adds a dense [H*W*9, C] gradient of the
+        # projections, so there all RoIs go in one chunk.
+        rois_per_chunk = max(num_rois, 1) if projections.requires_grad else self._rois_per_chunk(height, width)
         logits = []
         for start in range(0, num_rois, rois_per_chunk):
             chunk = slice(start, start + rois_per_chunk)
@@ -289,33 +319,37 @@ class TemporalRoIAlign(nn.Module):
             logits.append(attention_logits(embeds, target_embeds[cells], self.num_attention_blocks, 1))
         return torch.cat(logits) if logits else target_embeds.new_zeros((0, self.num_attention_blocks))
 
-    def _attention(self, logits, num_frames, target_cells):
+    def _attention(self, logits, num_frames, roi_feats):
         """Step 3: ``[T+1, M, N']`` weights over the frames (eq. 7); uniform, ``N' = 1``,
         when ``N == 0``."""
         if not logits:
-            dtype = similarity_dtype(target_cells.dtype)
-            return target_cells.new_full((num_frames, target_cells.shape[0], 1), 1.0 / num_frames, dtype=dtype)
+            num_rois, _, height, width = roi_feats.shape
+            shape = (num_frames, num_rois * height * width, 1)
+            return roi_feats.new_full(shape, 1.0 / num_frames, dtype=similarity_dtype(roi_feats.dtype))
         return torch.stack(logits).softmax(dim=0)
 
-    def _aggregate(self, target_cells, frame_feats, matches, attention):
+    def _aggregate(self, roi_feats, frame_feats, matches, attention):
         """Step 4: ``sum_i attention_i * X_i`` (eq. 8), each ``X_i`` gathered on the fly (eq. 4).
 
         Args:
+            roi_feats: ``[R, C, h, w]`` the target RoI features.
             frame_feats: per support frame, its ``[C, H, W]`` features.
 
         Returns:
             ``[M, C]`` aggregated cells, accumulated in the attention's dtype (>= float32).
         """
+        target_cells = rois_to_cells(roi_feats)  # (M, C)
         num_cells, channels = target_cells.shape
         blocks = attention.shape[2]
         block_offsets = torch.arange(blocks, device=target_cells.device).view(1, blocks, 1)
         grouped_target = target_cells.unflatten(1, (blocks, -1))  # (M, N', C/N')
         aggregated = (attention[0].unsqueeze(2) * grouped_target).flatten(1)
+        del target_cells, grouped_target
         for frame, (support_frame, (weights, indices)) in enumerate(zip(frame_feats, matches), start=1):
             # Gather rows: (position p, block n) of the frame; bags: (cell m, block n).
             block_rows = support_frame.flatten(1).t().reshape(-1, channels // blocks)  # (H*W*N', C/N')
             bag_indices = indices.unsqueeze(1) * blocks + block_offsets  # (M, N', K)
             bag_weights = weights.unsqueeze(1) * attention[frame].unsqueeze(2)  # (M, N', K)
             gathered = gather_most_similar(block_rows, bag_indices.flatten(0, 1), bag_weights.flatten(0, 1))
-            aggregated = aggregated + gathered.view(num_cells, channels).to(aggregated.dtype)
+            aggregated += gathered.view(num_cells, channels).to(aggregated.dtype)
         return aggregated

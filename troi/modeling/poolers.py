@@ -36,6 +36,7 @@ def temporal_roi_align_from_config(cfg, channels: int) -> TemporalRoIAlign:
         num_most_similar_points=cfg.MODEL.TROI.NUM_MOST_SIMILAR_POINTS,
         num_attention_blocks=cfg.MODEL.TROI.NUM_ATTENTION_BLOCKS,
         similarity_chunk_size=cfg.MODEL.TROI.SIMILARITY_CHUNK_SIZE,
+        similarity_precision=cfg.MODEL.TROI.SIMILARITY_PRECISION,
     )
 
 
