@@ -18,7 +18,8 @@ features). Each of these runs in its own process on the same inputs:
   ``--low-precision-rois`` keeps the slow run to the first RoIs).
 
 Time: the fastest of ``--repeats`` runs. Extra peak memory: the peak resident set size
-during the first run minus the resident size before it. A cell is *wrong* when its output
+during the first run minus the resident size before it (with ``--device cuda``: the CUDA
+allocator's peak minus what it held before). A cell is *wrong* when its output
 differs from float64's by more than ``--wrong-above`` in some channel; *near-tied* when in
 some frame its K-th and (K+1)-th similarities are within ``--tie-margin`` (dilated by one
 cell, as the 3x3 embedding spreads it).
@@ -28,8 +29,8 @@ Mode ``train_step``: one training iteration (forward + backward, no optimizer st
 frame group (a target and ``--support-frames`` supports of ``--image-size``, 5 boxes),
 against the same config with ``MODEL.TROI.ENABLED False`` (RoI Align), each in its own
 process; plus both poolers' operators alone (forward + backward) on the RoIs the model
-samples. Peak memory: the most resident memory over the model and its gradients during the
-timed steps.
+samples. Peak memory: the most memory during the timed steps, the model and its gradients
+included (resident memory on CPU, the CUDA allocator's on a GPU).
 
 Both modes print one JSON line.
 
@@ -68,7 +69,7 @@ def full_matrix_temporal_roi_align(roi_feats, support_feats, embed, k, num_block
     similarity = F.normalize(cells, dim=1) @ F.normalize(support_cells, dim=1).t()  # (R*h*w, T*H*W)
     scores, indices = similarity.view(-1, num_support, positions).topk(k, dim=2)  # (R*h*w, T, K)
     weights = scores.softmax(dim=2)  # eq. 3
-    frame_offsets = torch.arange(num_support).view(1, num_support, 1) * positions
+    frame_offsets = torch.arange(num_support, device=indices.device).view(1, num_support, 1) * positions
     gathered = support_cells[indices + frame_offsets]  # (R*h*w, T, K, C)
     most_similar = (weights.unsqueeze(3) * gathered).sum(dim=2)  # eq. 4: (R*h*w, T, C)
     most_similar = most_similar.view(num_rois, height, width, num_support, channels).permute(3, 0, 4, 1, 2)
@@ -125,6 +126,41 @@ def near_tie_cells(roi_feats, support_feats, k, margin):
     return F.max_pool2d(tied, kernel_size=3, stride=1, padding=1)[:, 0].bool()
 
 
+class PeakMemory:
+    """Extra peak memory from :meth:`start` on: resident memory (Linux ``VmHWM``) on CPU, the
+    CUDA caching allocator's allocated bytes on a GPU."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def start(self):
+        from troi.utils.resident_memory import reset_peak_rss, resident_bytes
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.baseline = torch.cuda.memory_allocated(self.device)
+        else:
+            self.baseline = resident_bytes()["VmRSS"]
+            reset_peak_rss()
+
+    def extra_peak_mb(self) -> float:
+        from troi.utils.resident_memory import resident_bytes
+
+        if self.device.type == "cuda":
+            return (torch.cuda.max_memory_allocated(self.device) - self.baseline) / MB
+        return (resident_bytes()["VmHWM"] - self.baseline) / MB
+
+
+def timed(device: torch.device, function):
+    """``(seconds, function())``, waiting for the device to finish."""
+    start = time.perf_counter()
+    result = function()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start, result
+
+
 def force_low_precision_product():
     """Take the reduced-precision search whatever the hardware (for comparing its points)."""
     import troi.layers.low_precision_search as low_precision_search
@@ -137,11 +173,11 @@ def operator_worker(implementation, args):
     points); print its time and extra peak memory."""
     from troi.layers import TemporalRoIAlign
     from troi.layers.low_precision_search import search_dtype
-    from troi.utils.resident_memory import reset_peak_rss, resident_bytes
 
+    device = torch.device(args.device)
     data = torch.load(args.inputs)
     shape = data["args"]
-    roi_feats, support_feats = data["roi_feats"], data["support_feats"]
+    roi_feats, support_feats = data["roi_feats"].to(device), data["support_feats"].to(device)
     precision = implementation[len("troi_") :] if implementation.startswith("troi_") else "exact"
     if args.force_precision:
         force_low_precision_product()
@@ -156,6 +192,7 @@ def operator_worker(implementation, args):
     )
     if shape["blocks"] > 0:
         operator.embed.load_state_dict(data["embed"])
+    operator.to(device)
     if implementation == "full_matrix_float64":
         operator.double()
         roi_feats, support_feats = roi_feats.double(), support_feats.double()
@@ -170,26 +207,24 @@ def operator_worker(implementation, args):
         "full_matrix_float64": full_matrix,
     }.get(implementation, lambda: operator(roi_feats, support_feats))
     with torch.no_grad():
-        baseline = resident_bytes()["VmRSS"]
-        reset_peak_rss()
-        start = time.perf_counter()
-        output = run()
-        times = [time.perf_counter() - start]
-        extra_peak = (resident_bytes()["VmHWM"] - baseline) / MB
+        memory = PeakMemory(device)
+        memory.start()
+        seconds, output = timed(device, run)
+        times = [seconds]
+        extra_peak = memory.extra_peak_mb()
         repeats = 1 if implementation == "full_matrix_float64" else args.repeats
         for _ in range(repeats - 1):
             del output
-            start = time.perf_counter()
-            output = run()
-            times.append(time.perf_counter() - start)
+            seconds, output = timed(device, run)
+            times.append(seconds)
         result = {"seconds": min(times), "extra_peak_mb": extra_peak}
         if implementation.startswith("troi"):
             used = search_dtype(precision, roi_feats.device) or roi_feats.dtype
             result["search_dtype"] = str(used).replace("torch.", "")
             points = operator.similar_points(roi_feats, support_feats)
-            torch.save({"output": output, "indices": points.indices}, args.output)
+            torch.save({"output": output.cpu(), "indices": points.indices.cpu()}, args.output)
         elif implementation.startswith("full_matrix"):
-            torch.save({"output": output}, args.output)
+            torch.save({"output": output.cpu()}, args.output)
     print(json.dumps(result))
 
 
@@ -200,7 +235,7 @@ def run_in_process(implementation, args, inputs_path, output_path):
     command += ["--output", output_path, "--repeats", str(args.repeats), "--threads", str(args.threads)]
     command += ["--chunk-size", str(args.chunk_size)] + (["--force-precision"] if args.force_precision else [])
     command += ["--config-file", args.config_file, "--image-size", *map(str, args.image_size)]
-    command += ["--support-frames", str(args.support_frames)]
+    command += ["--support-frames", str(args.support_frames), "--device", args.device]
     if args.low_precision_rois is not None:
         command += ["--low-precision-rois", str(args.low_precision_rois)]
     completed = subprocess.run(command, capture_output=True, text=True)
@@ -255,6 +290,7 @@ def operator_benchmark(args):
         "k": args.k,
         "blocks": args.blocks,
         "threads": args.threads,
+        "device": args.device,
         "chunk_size": args.chunk_size,
         "bare_product_seconds": round(bare["seconds"], 3),
         "chunked_product_seconds": round(chunked["seconds"], 3),
@@ -307,12 +343,12 @@ def train_step_worker(troi_enabled, args):
     from detectron2.utils.events import EventStorage
 
     from troi import add_troi_config
-    from troi.utils.resident_memory import reset_peak_rss, resident_bytes
 
+    device = torch.device(args.device)
     cfg = get_cfg()
     add_troi_config(cfg)
     cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu", "MODEL.TROI.ENABLED", troi_enabled])
+    cfg.merge_from_list(["MODEL.WEIGHTS", "", "MODEL.DEVICE", args.device, "MODEL.TROI.ENABLED", troi_enabled])
     torch.manual_seed(0)
     model = build_model(cfg).train()
     height, width = args.image_size
@@ -350,28 +386,27 @@ def train_step_worker(troi_enabled, args):
         model.zero_grad(set_to_none=False)
 
     step()  # allocates the gradients
-    before = resident_bytes()["VmRSS"]
-    reset_peak_rss()
+    memory = PeakMemory(device)
+    memory.start()
     times = []
     for _ in range(args.repeats):
         pooled.clear()
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    result = {"step_seconds": min(times), "peak_rss_mb": resident_bytes()["VmHWM"] / MB}
-    result["step_extra_peak_mb"] = result["peak_rss_mb"] - before / MB
+        times.append(timed(device, step)[0])
+    extra = memory.extra_peak_mb()
+    result = {"step_seconds": min(times), "peak_memory_mb": memory.baseline / MB + extra, "step_extra_peak_mb": extra}
     # the box pooler alone, forward + backward, on the last step's target RoIs (and supports)
     features, boxes = pooled[-1]
     features = [feature.detach().requires_grad_() for feature in features]
     # one target frame, one level (DC5): its support frames' [T, C, H, W] features
     support_features = [[supports[-1].detach().requires_grad_()]] if supports else None
-    operator_times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
+
+    def pooler_step():
         out = pooler(features, boxes, support_features) if support_features else pooler(features, boxes)
         out.square().sum().backward()
-        operator_times.append(time.perf_counter() - start)
-    result.update({"pooler_seconds": min(operator_times), "rois": int(out.shape[0])})
+        return len(out)
+
+    operator_times = [timed(device, pooler_step) for _ in range(args.repeats)]
+    result.update({"pooler_seconds": min(seconds for seconds, _ in operator_times), "rois": operator_times[0][1]})
     print(json.dumps(result))
 
 
@@ -393,9 +428,10 @@ def train_step_benchmark(args):
                 "roi_align_step_seconds": round(plain["step_seconds"], 3),
                 "troi_step_seconds": round(troi["step_seconds"], 3),
                 "step_time_ratio": round(troi["step_seconds"] / plain["step_seconds"], 3),
-                "roi_align_peak_rss_mb": round(plain["peak_rss_mb"], 1),
-                "troi_peak_rss_mb": round(troi["peak_rss_mb"], 1),
-                "peak_memory_ratio": round(troi["peak_rss_mb"] / plain["peak_rss_mb"], 3),
+                "device": args.device,
+                "roi_align_peak_memory_mb": round(plain["peak_memory_mb"], 1),
+                "troi_peak_memory_mb": round(troi["peak_memory_mb"], 1),
+                "peak_memory_ratio": round(troi["peak_memory_mb"] / plain["peak_memory_mb"], 3),
                 "roi_align_step_extra_peak_mb": round(plain["step_extra_peak_mb"], 1),
                 "troi_step_extra_peak_mb": round(troi["step_extra_peak_mb"], 1),
                 "roi_align_pooler_seconds": round(plain["pooler_seconds"], 3),
@@ -424,6 +460,7 @@ def main():
         "--low-precision-rois", type=int, help="the reduced-precision run takes only the first N RoIs (emulated: slow)"
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (min is kept)")
     parser.add_argument("--tie-margin", type=float, default=1e-6, help="near-tie: K-th vs (K+1)-th gap below this")
     parser.add_argument("--wrong-above", type=float, default=1e-4, help="wrong cell: error vs float64 above this")
