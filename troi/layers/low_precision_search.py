@@ -7,7 +7,7 @@ low-precision similarities are candidates, their similarities are computed again
 (one dot product per candidate), and the top-K of those are the points. So the softmax
 weights (eq. 3) and the gathered features (eq. 4) of the chosen points are float32's; only
 which points are chosen can differ from the exact search, where a point outside the
-candidates beats one inside (measured: README's reduced-precision table).
+candidates beats one inside (measured: README, "The operators", Benchmark).
 
 Where the product is not fast, the search stays exact (float32) and says so once in the log.
 """
