@@ -51,6 +51,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from troi.utils.resident_memory import reset_peak_rss, resident_bytes
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MB = 2**20
 
@@ -134,8 +136,6 @@ class PeakMemory:
         self.device = device
 
     def start(self):
-        from troi.utils.resident_memory import reset_peak_rss, resident_bytes
-
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -145,8 +145,6 @@ class PeakMemory:
             reset_peak_rss()
 
     def extra_peak_mb(self) -> float:
-        from troi.utils.resident_memory import resident_bytes
-
         if self.device.type == "cuda":
             return (torch.cuda.max_memory_allocated(self.device) - self.baseline) / MB
         return (resident_bytes()["VmHWM"] - self.baseline) / MB
