@@ -28,6 +28,15 @@ def _seed():
     np.random.seed(0)
 
 
+def unregister_datasets(names):
+    """Remove the datasets a test registered from detectron2's catalogs (missing names are fine)."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    for name in names:
+        DatasetCatalog.pop(name, None)
+        MetadataCatalog.pop(name, None)
+
+
 def tiny_video_cfg(troi_on=False, selsa_on=False, num_classes=3):
     """A CPU-sized VideoRCNN config (tiny DC5 backbone) for model tests."""
     from detectron2.config import get_cfg

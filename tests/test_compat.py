@@ -12,15 +12,20 @@ from troi import compat
 needs_stand_in = pytest.mark.skipif(compat.compiled_ops_available(), reason="detectron2._C is compiled here")
 
 
+def run_in_fresh_interpreter(code: str) -> str:
+    """Run ``code`` with ``python -c``; assert it succeeds; its stripped stdout."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_importing_troi_compat_first_makes_detectron2_importable():
     """In a fresh interpreter: import troi.compat, then the detectron2 packages v0.6 can't import alone."""
     code = (
         "import troi.compat, detectron2.layers, detectron2.data, detectron2.evaluation, detectron2.engine, "
         "detectron2.modeling, detectron2.utils.visualizer; print('ok')"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("ok")
+    assert run_in_fresh_interpreter(code).endswith("ok")
 
 
 def test_the_project_api_applies_the_shims_itself():
@@ -29,9 +34,7 @@ def test_the_project_api_applies_the_shims_itself():
         "from troi import add_troi_config; import detectron2.layers; from detectron2.modeling import "
         "META_ARCH_REGISTRY; assert 'VideoRCNN' in META_ARCH_REGISTRY; print('ok')"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("ok")
+    assert run_in_fresh_interpreter(code).endswith("ok")
 
 
 def test_operators_import_without_detectron2():
@@ -50,9 +53,7 @@ def test_operators_import_without_detectron2():
         "out = troi.layers.SelsaAggregator(8, 2)(torch.rand(3, 8), torch.rand(5, 8))\n"
         "print(tuple(out.shape))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "(3, 8)"
+    assert run_in_fresh_interpreter(code) == "(3, 8)"
 
 
 @needs_stand_in

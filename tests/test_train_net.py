@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import DatasetCatalog
 from detectron2.engine import HookBase, default_argument_parser
 
+from tests.conftest import unregister_datasets
 from troi.data.datasets import register_synthetic_videos
 
 ROOT = Path(__file__).parents[1]
@@ -37,9 +38,7 @@ def tiny_synthetic(tmp_path):
         image_size=(64, 96),
     )
     yield tmp_path
-    for name in names:
-        DatasetCatalog.pop(name, None)
-        MetadataCatalog.pop(name, None)
+    unregister_datasets(names)
 
 
 def arguments(output_dir, *extra, config="configs/synthetic/troi_tiny_dc5.yaml", kind="vid", opts=()):

@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
-from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import default_argument_parser
 
+from tests.conftest import unregister_datasets
 from tests.test_train_net import load_train_net
 from troi.data.datasets import register_synthetic_motion_clips
 
@@ -25,9 +25,7 @@ def tiny_motion_clips(tmp_path):
         num_frames=(8, 10),
     )
     yield tmp_path
-    for name in names:
-        DatasetCatalog.pop(name, None)
-        MetadataCatalog.pop(name, None)
+    unregister_datasets(names)
 
 
 def run(train_net, output_dir, *extra, config="configs/synthetic/tanet_tiny.yaml"):

@@ -1,7 +1,7 @@
 import pytest
 import torch
-from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from tests.conftest import unregister_datasets
 from tests.modeling.backbone.test_tanet import recognition_cfg
 from troi.data import build_clip_test_loader, build_clip_train_loader, is_recognition_dataset
 from troi.data.datasets import register_synthetic_motion_clips
@@ -13,9 +13,7 @@ def motion_clips(tmp_path):
         str(tmp_path / "clips"), prefix="loader_test", seed=3, num_train_clips=6, num_val_clips=3, num_frames=(8, 9)
     )
     yield names
-    for name in names:
-        DatasetCatalog.pop(name, None)
-        MetadataCatalog.pop(name, None)
+    unregister_datasets(names)
 
 
 def cfg_for(*opts):

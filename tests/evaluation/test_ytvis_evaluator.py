@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data import MetadataCatalog
 from detectron2.structures import Boxes, Instances
 
+from tests.conftest import unregister_datasets
 from tests.evaluation.test_ytvis_evaluation import box_mask, rle, track
 from troi.data.datasets import register_ytvis_instances
 from troi.evaluation import YTVISEvaluator, evaluate_ytvis, tracks_to_ytvis_results
@@ -67,9 +68,7 @@ def dataset(tmp_path):
         return name, write_dataset(tmp_path, name, with_annotations)
 
     yield make
-    for name in names:
-        DatasetCatalog.pop(name, None)
-        MetadataCatalog.pop(name, None)
+    unregister_datasets(names)
 
 
 def frame_output(detections):

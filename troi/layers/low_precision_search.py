@@ -20,6 +20,7 @@ import torch
 __all__ = [
     "SIMILARITY_PRECISIONS",
     "candidate_count",
+    "check_similarity_precision",
     "fast_low_precision_product",
     "rescore_candidates",
     "search_dtype",
@@ -32,6 +33,12 @@ SIMILARITY_PRECISIONS = {"exact": None, "bfloat16": torch.bfloat16, "float16": t
 
 # (device type, dtype) pairs whose fallback to the exact search was already logged.
 _logged_fallbacks = set()
+
+
+def check_similarity_precision(precision: str, name: str = "similarity precision") -> None:
+    """Raise ``ValueError`` (naming ``name``) unless ``precision`` is one of :data:`SIMILARITY_PRECISIONS`."""
+    if precision not in SIMILARITY_PRECISIONS:
+        raise ValueError(f"{name} {precision!r} must be one of {sorted(SIMILARITY_PRECISIONS)}")
 
 
 def candidate_count(k: int) -> int:
@@ -71,8 +78,7 @@ def search_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
     Raises:
         ValueError: ``precision`` is not one of :data:`SIMILARITY_PRECISIONS`.
     """
-    if precision not in SIMILARITY_PRECISIONS:
-        raise ValueError(f"similarity precision {precision!r} must be one of {sorted(SIMILARITY_PRECISIONS)}")
+    check_similarity_precision(precision)
     dtype = SIMILARITY_PRECISIONS[precision]
     if dtype is None or fast_low_precision_product(device, dtype):
         return dtype

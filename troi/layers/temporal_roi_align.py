@@ -44,7 +44,7 @@ from .most_similar_roi_align import (
     normalize_cells,
     normalize_support,
 )
-from .low_precision_search import SIMILARITY_PRECISIONS, search_dtype
+from .low_precision_search import check_similarity_precision, search_dtype
 from .shapes import (
     check_channels,
     check_finite,
@@ -120,10 +120,7 @@ class TemporalRoIAlign(nn.Module):
         similarity_precision: str = "exact",
     ):
         super().__init__()
-        if similarity_precision not in SIMILARITY_PRECISIONS:
-            raise ValueError(
-                f"similarity_precision {similarity_precision!r} must be one of {sorted(SIMILARITY_PRECISIONS)}"
-            )
+        check_similarity_precision(similarity_precision, "similarity_precision")
         if num_most_similar_points < 1:
             raise ValueError(f"num_most_similar_points K={num_most_similar_points} must be >= 1")
         if similarity_chunk_size < 1:

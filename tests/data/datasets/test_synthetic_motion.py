@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from tests.conftest import unregister_datasets
 from troi.data.datasets import (
     SYNTHETIC_MOTION_CLASSES,
     SYNTHETIC_MOTION_FLIP_LABEL_MAP,
@@ -138,9 +139,7 @@ def test_registration_generates_on_first_use_and_refuses_other_data(tmp_path):
         with pytest.raises(ValueError, match="holds synthetic motion clips generated with"):
             ensure_synthetic_motion_clips(str(tmp_path / "motion" / "val"), seed=4, num_clips=4, **SMALL)
     finally:
-        for name in names:
-            DatasetCatalog.pop(name, None)
-            MetadataCatalog.pop(name, None)
+        unregister_datasets(names)
 
 
 def test_clear_errors(tmp_path):
