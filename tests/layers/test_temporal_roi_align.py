@@ -238,3 +238,20 @@ def test_half_precision_inputs_into_a_float32_operator(dtype):
     expected = operator(roi.to(dtype).float(), support.to(dtype).float())
     assert out.dtype == dtype and torch.allclose(out.float(), expected, atol=0.05, rtol=0.02)
     assert operator.encode_support(support[0].to(dtype)).features.dtype == torch.float32
+
+
+def test_target_side_logits_equal_the_projected_support_frames(monkeypatch):
+    # without autograd, with fewer cells than support positions, the embedding's weights move
+    # to the target side; the points, attention and output stay those of the projected frames
+    operator = TemporalRoIAlign(16, 2, 4, similarity_chunk_size=3000).double()
+    roi = torch.randn(3, 16, 7, 7, dtype=torch.float64).relu()
+    support = torch.randn(6, 16, 9, 11, dtype=torch.float64).relu()
+    with torch.no_grad():
+        assert operator._embeds_target_side(roi, support)
+        target_side, target_side_points = operator(roi, support), operator.similar_points(roi, support)
+        monkeypatch.setattr(operator, "_embeds_target_side", lambda roi_feats, frames: False)
+        projected, projected_points = operator(roi, support), operator.similar_points(roi, support)
+    assert torch.allclose(target_side, projected, atol=1e-12)
+    assert torch.allclose(target_side_points.attention, projected_points.attention, atol=1e-12)
+    assert torch.equal(target_side_points.indices, projected_points.indices)
+    assert not operator._embeds_target_side(roi.requires_grad_(), support)  # autograd: projected

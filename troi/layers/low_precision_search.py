@@ -110,6 +110,7 @@ def rescore_candidates(
         weights ``[m, k]`` (softmax of the ``k`` exact similarities, eq. 3) and their
         positions ``[m, k]``; differentiable in ``unit_cells`` and ``support_rows``.
     """
-    scores = torch.bmm(support_rows[candidates], unit_cells.unsqueeze(2)).squeeze(2)  # (m, Q)
+    vectors = support_rows.index_select(0, candidates.flatten()).view(*candidates.shape, -1)  # (m, Q, C)
+    scores = torch.matmul(unit_cells.unsqueeze(1), vectors.transpose(1, 2)).squeeze(1)  # (m, Q)
     top_scores, top = scores.topk(k, dim=1)
     return top_scores.softmax(dim=1), candidates.gather(1, top)

@@ -29,6 +29,7 @@ returns the points and attention weights ``forward`` uses (the paper's Fig. 6).
 """
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -181,13 +182,14 @@ class TemporalRoIAlign(nn.Module):
         check_channels("support_frame", support_frame, self.channels, dim=0)
         check_finite("a support frame", support_frame)
         support_frame = support_frame.to(compute_dtype(self, support_frame))
-        projections = None
-        if self.num_attention_blocks > 0:
-            conv = self.embed
-            # rows (o, c_out) of the 3x3 kernel: (9*C, C)
-            kernel_rows = conv.weight.permute(2, 3, 0, 1).reshape(-1, self.channels)
-            projections = (support_frame.flatten(1).t() @ kernel_rows.t()).view(-1, self.channels)  # (H*W*9, C)
+        projections = self._projections(support_frame) if self.num_attention_blocks > 0 else None
         return SupportEncoding(support_frame, normalize_support(support_frame), projections, self._weights_key())
+
+    def _projections(self, support_frame):
+        """``[C, H, W]`` -> ``[H*W*9, C]``: ``(W_o F_i)(p)`` at row ``p*9 + o`` (step 2b)."""
+        # rows (o, c_out) of the 3x3 kernel: (9*C, C)
+        kernel_rows = self.embed.weight.permute(2, 3, 0, 1).reshape(-1, self.channels)
+        return (support_frame.flatten(1).t() @ kernel_rows.t()).view(-1, self.channels)
 
     def _weights_key(self) -> Optional[tuple]:
         """Identifies this operator and the current values of its embedding (in-place
@@ -252,18 +254,103 @@ class TemporalRoIAlign(nn.Module):
             return logits, matches
         unit_cells = normalize_cells(rois_to_cells(roi_feats))  # (M, C), once for all frames
         precision = search_dtype(self.similarity_precision, unit_cells.device)
+        target_side = target_embeds is not None and self._embeds_target_side(roi_feats, frames)
         for frame in frames:
-            encoding = frame if isinstance(frame, SupportEncoding) else self.encode_support(frame)
+            encoded = isinstance(frame, SupportEncoding)
+            normalized = frame.normalized if encoded else normalize_support(frame)
             weights, indices = most_similar_unit_points(
-                unit_cells, encoding.normalized, self.num_most_similar_points, self.similarity_chunk_size, precision
+                unit_cells, normalized, self.num_most_similar_points, self.similarity_chunk_size, precision
             )
             matches.append((weights, indices))
-            if target_embeds is not None:
-                logits.append(
-                    self._most_similar_logits(encoding.projections, weights, indices, target_embeds, roi_feats.shape)
-                )
-            del encoding  # a raw frame's encoding goes before the next one is made
+            if target_embeds is not None and not target_side:
+                projections = frame.projections if encoded else self._projections(frame)
+                logits.append(self._most_similar_logits(projections, weights, indices, target_embeds, roi_feats.shape))
+            del normalized  # a raw frame's normalised map goes before the next one is made
+        del unit_cells
+        if target_side:
+            logits += self._target_side_logits(frames, matches, target_embeds, roi_feats.shape)
         return logits, matches
+
+    def _embeds_target_side(self, roi_feats, frames) -> bool:
+        """Whether step 2b projects the target side (:meth:`_target_side_logits`) rather than
+        the support frames: for raw frames without autograd, when it takes fewer
+        multiply-adds (``M*9*C*(C + N*T)`` against ``T*H*W*9*C*C``). Under autograd its
+        backward would keep ``[M, 9*N, C]`` products (1 GB at 300 RoIs); encodings already
+        hold their projections."""
+        if not isinstance(frames, torch.Tensor):
+            return False
+        tensors = (roi_feats, frames, self.embed.weight, self.embed.bias)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return False
+        num_frames, channels, height, width = frames.shape
+        cells = roi_feats.shape[0] * roi_feats.shape[2] * roi_feats.shape[3]
+        return cells * (channels + self.num_attention_blocks * num_frames) < num_frames * height * width * channels
+
+    def _target_side_logits(self, frames, matches, target_embeds, roi_shape):
+        """Eq. 6 for all support frames, with the embedding's weights moved to the target side.
+
+        The logit of frame ``i``, block ``n``, cell ``m`` is ``(<b_n, e_n(m)> + sum_o <G_o^n(m),
+        X_i(m+o)>) / sqrt(C/N)`` with ``e = psi(X_t)``, the most similar features ``X_i``
+        (eq. 4) and ``G_o^n(m) = W_o^{n T} e_n(m)`` (``W_o^n``: the output rows of block ``n``
+        at 3x3 offset ``o``). ``G`` is computed once per cell for all frames, shifted to the
+        cell ``m+o`` it meets, a chunk of RoIs at a time.
+
+        Args:
+            frames: ``[T, C, H, W]`` the raw support frames.
+            matches: per frame, ``(weights, indices)`` ``[M, K]``.
+            target_embeds: ``[M, C]`` the target's embedded cells.
+            roi_shape: ``(R, C, h, w)``.
+
+        Returns:
+            per frame, ``[M, N]`` logits.
+        """
+        conv = self.embed
+        num_rois, channels, height, width = roi_shape
+        num_frames, _, support_h, support_w = frames.shape
+        blocks = self.num_attention_blocks
+        block_channels = channels // blocks
+        kernel_h, kernel_w = conv.kernel_size
+        pad_h, pad_w = conv.padding
+        offsets = kernel_h * kernel_w
+        # (o, n) x d x C_in: the input-side rows of each offset's block of output channels
+        kernel = conv.weight.permute(2, 3, 0, 1).reshape(offsets * blocks, block_channels, channels)
+        support_rows = frames.permute(0, 2, 3, 1).reshape(-1, channels)  # (T*H*W, C)
+        frame_offsets = torch.arange(num_frames, device=frames.device).view(1, num_frames, 1) * (support_h * support_w)
+        indices = torch.stack([i for _, i in matches], dim=1)  # (M, T, K)
+        weights = torch.stack([w for w, _ in matches], dim=1)
+        grid_embeds = target_embeds.view(num_rois, height, width, channels)
+        bias_logits = (target_embeds.unflatten(1, (blocks, -1)) * conv.bias.view(blocks, -1)).sum(2)  # (M, N)
+        rois_per_chunk = self._rois_per_chunk(height, width * offsets * blocks)
+        logits = []
+        for start in range(0, num_rois, rois_per_chunk):
+            roi_chunk = slice(start, start + rois_per_chunk)
+            cells = slice(start * height * width, (start + rois_per_chunk) * height * width)
+            # X_i of the chunk's cells, all frames: (m, T, C)
+            most_similar = gather_most_similar(
+                support_rows, (indices[cells] + frame_offsets).flatten(0, 1), weights[cells].flatten(0, 1)
+            ).view(-1, num_frames, channels)
+            # shifted[m', o] = e(m' - o): the target cell that meets cell m' through offset o
+            padded = F.pad(grid_embeds[roi_chunk], (0, 0, pad_w, pad_w, pad_h, pad_h))
+            shifted = torch.stack(
+                [
+                    padded[:, 2 * pad_h - dy : 2 * pad_h - dy + height, 2 * pad_w - dx : 2 * pad_w - dx + width]
+                    for dy, dx in itertools.product(range(kernel_h), range(kernel_w))
+                ],
+                dim=3,
+            )  # (r, h, w, 9, C)
+            shifted = shifted.reshape(-1, offsets * blocks, block_channels).transpose(0, 1)  # ((o, n), m, d)
+            kernel_side = torch.bmm(shifted, kernel).transpose(0, 1)  # (m, (o, n), C): G at m' - o
+            met = torch.bmm(kernel_side, most_similar.transpose(1, 2))  # (m, (o, n), T)
+            met = F.pad(
+                met.view(-1, height, width, offsets, blocks * num_frames), (0, 0, 0, 0, pad_w, pad_w, pad_h, pad_h)
+            )
+            chunk_logits = sum(
+                met[:, dy : dy + height, dx : dx + width, dy * kernel_w + dx]
+                for dy, dx in itertools.product(range(kernel_h), range(kernel_w))
+            )  # (r, h, w, N*T)
+            logits.append(chunk_logits.reshape(-1, blocks, num_frames))
+        logits = (torch.cat(logits) + bias_logits.unsqueeze(2)) / math.sqrt(block_channels)  # (M, N, T)
+        return list(logits.permute(2, 0, 1).to(similarity_dtype(logits.dtype)))
 
     def _rois_per_chunk(self, height: int, width: int) -> int:
         """RoIs of ``h x w`` cells whose ``[r*h*w, C]`` features fit the similarity chunk size."""
