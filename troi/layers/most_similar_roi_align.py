@@ -122,16 +122,16 @@ def most_similar_unit_points(
     device = unit_cells.device
     # float32 even under autocast, and not TF32
     with torch.autocast(device.type, enabled=False), float32_convolutions(device):
-        support_rows = normalized_support.to(unit_cells.dtype).flatten(1).t().contiguous()  # (H*W, C)
+        normalized_support = normalized_support.to(unit_cells.dtype)
+        support_rows = normalized_support.flatten(1).t().contiguous() if rescore else None  # (H*W, C)
         search_rows = support_rows.to(search_dtype) if search_dtype is not None else None
-        exact_support = normalized_support.to(unit_cells.dtype)[None] if search_dtype is None else None
 
         def search(chunk):  # (m, C) -> weights, positions (m, k)
             with torch.set_grad_enabled(torch.is_grad_enabled() and not rescore):
                 if search_rows is not None:  # a matrix product: faster than a 1x1 convolution in bfloat16
                     similarity = chunk.to(search_rows.dtype) @ search_rows.t()  # (m, H*W)
                 else:  # a 1x1 convolution is eq. 2's product, faster than a matrix product in float32 on CPU
-                    similarity = F.conv2d(exact_support, chunk[:, :, None, None]).flatten(2)[0]  # (m, H*W)
+                    similarity = F.conv2d(normalized_support[None], chunk[:, :, None, None]).flatten(2)[0]  # (m, H*W)
                 scores, chosen = similarity.topk(candidates, dim=1)
             if rescore:
                 return rescore_candidates(chunk, support_rows, chosen, k)

@@ -320,7 +320,7 @@ class TemporalRoIAlign(nn.Module):
         weights = torch.stack([w for w, _ in matches], dim=1)
         grid_embeds = target_embeds.view(num_rois, height, width, channels)
         bias_logits = (target_embeds.unflatten(1, (blocks, -1)) * conv.bias.view(blocks, -1)).sum(2)  # (M, N)
-        rois_per_chunk = self._rois_per_chunk(height, width * offsets * blocks)
+        rois_per_chunk = self._rois_per_chunk(height, width, offsets * blocks * channels)  # the [m, 9*N, C] products
         logits = []
         for start in range(0, num_rois, rois_per_chunk):
             roi_chunk = slice(start, start + rois_per_chunk)
@@ -352,9 +352,10 @@ class TemporalRoIAlign(nn.Module):
         logits = (torch.cat(logits) + bias_logits.unsqueeze(2)) / math.sqrt(block_channels)  # (M, N, T)
         return list(logits.permute(2, 0, 1).to(similarity_dtype(logits.dtype)))
 
-    def _rois_per_chunk(self, height: int, width: int) -> int:
-        """RoIs of ``h x w`` cells whose ``[r*h*w, C]`` features fit the similarity chunk size."""
-        return max(1, self.similarity_chunk_size // (height * width * self.channels))
+    def _rois_per_chunk(self, height: int, width: int, entries_per_cell: Optional[int] = None) -> int:
+        """RoIs of ``h x w`` cells whose ``entries_per_cell`` entries each (default ``C``: their
+        ``[r*h*w, C]`` features) fit the similarity chunk size."""
+        return max(1, self.similarity_chunk_size // (height * width * (entries_per_cell or self.channels)))
 
     def _embed_target(self, roi_feats):
         """``[M, C]`` TAFA's embedding ``psi`` of the target RoI cells (eq. 6), a chunk of RoIs
