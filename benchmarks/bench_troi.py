@@ -12,10 +12,18 @@ features). Each of these runs in its own process on the same inputs:
   convolutions of ``--chunk-size`` entries, no top-K), the fastest way found here;
 * ``full_matrix``: eq. 2-8 written directly, with the whole similarity matrix, float32;
   ``full_matrix_float64`` the same in float64 (the values to compare with);
-* ``troi``: ``TemporalRoIAlign``, exact; ``troi_<precision>`` with ``--precision``: its
-  reduced-precision search (``--force-precision`` takes it even where the hardware has no
-  fast product: the points can be compared there, its time means nothing; there,
-  ``--low-precision-rois`` keeps the slow run to the first RoIs).
+* ``troi``: ``TemporalRoIAlign``, exact, as ``TemporalROIPooler`` calls it: given the RoI
+  cells' RoI Align sampling (made in the timed run), it searches through it
+  (``troi.layers.roi_cell_sampling``);
+* ``troi_features_only``: the same operator given the RoI features alone;
+  ``troi_<precision>`` with ``--precision``: that with its reduced-precision search
+  (``--force-precision`` takes it even where the hardware has no fast product: the points
+  can be compared there, its time means nothing; there, ``--low-precision-rois`` keeps
+  the slow run to the first RoIs).
+
+The RoI features are RoI Align's (7x7, 2x2 samples, aligned) of ``--rois`` random proposal
+boxes (sides log-uniform in 30-540 pixels, clipped to the image) on a target map of the
+support frames' size at stride 16.
 
 Time: the fastest of ``--repeats`` runs. Extra peak memory: the peak resident set size
 during the first run minus the resident size before it (with ``--device cuda``: the CUDA
@@ -108,6 +116,15 @@ def chunked_product(roi_feats, support_feats, chunk_size):
             F.conv2d(frame[None], cells[start : start + rows, :, None, None])
 
 
+def proposal_boxes(num, height, width, generator):
+    """``[num, 4]`` random boxes in a ``height x width`` image: centres uniform, sides
+    log-uniform in 30-540 pixels, clipped to the image."""
+    centres = torch.rand(num, 2, generator=generator) * torch.tensor([width, height])
+    sides = torch.exp(torch.empty(num, 2).uniform_(math.log(30), math.log(540), generator=generator))
+    corners = torch.cat([centres - sides / 2, centres + sides / 2], dim=1)
+    return torch.min(corners.clamp(min=0), torch.tensor([width, height, width, height], dtype=corners.dtype))
+
+
 def near_tie_cells(roi_feats, support_feats, k, margin):
     """``[R, h, w]`` bool: RoI cells whose output can change with float32 rounding.
 
@@ -171,12 +188,17 @@ def operator_worker(implementation, args):
     points); print its time and extra peak memory."""
     from troi.layers import TemporalRoIAlign
     from troi.layers.low_precision_search import search_dtype
+    from troi.layers.roi_cell_sampling import roi_align_sampling
 
     device = torch.device(args.device)
     data = torch.load(args.inputs)
     shape = data["args"]
     roi_feats, support_feats = data["roi_feats"].to(device), data["support_feats"].to(device)
-    precision = implementation[len("troi_") :] if implementation.startswith("troi_") else "exact"
+    target_map, boxes = data["target_map"].to(device), data["boxes"].to(device)
+    features_only = implementation.startswith("troi_")
+    precision = "exact" if implementation in ("troi", "troi_features_only") else implementation[len("troi_") :]
+    if not implementation.startswith("troi"):
+        precision = "exact"
     if args.force_precision:
         force_low_precision_product()
     if precision != "exact" and args.low_precision_rois is not None:
@@ -195,6 +217,9 @@ def operator_worker(implementation, args):
         operator.double()
         roi_feats, support_feats = roi_feats.double(), support_feats.double()
 
+    def sampling():  # as TemporalROIPooler makes it
+        return roi_align_sampling(target_map, boxes, roi_feats.shape[2:], 1 / 16, 2, True)
+
     def full_matrix():
         return full_matrix_temporal_roi_align(roi_feats, support_feats, operator.embed, shape["k"], shape["blocks"])
 
@@ -203,7 +228,7 @@ def operator_worker(implementation, args):
         "chunked_product": lambda: chunked_product(roi_feats, support_feats, args.chunk_size),
         "full_matrix": full_matrix,
         "full_matrix_float64": full_matrix,
-    }.get(implementation, lambda: operator(roi_feats, support_feats))
+    }.get(implementation, lambda: operator(roi_feats, support_feats, None if features_only else sampling()))
     with torch.no_grad():
         memory = PeakMemory(device)
         memory.start()
@@ -219,7 +244,7 @@ def operator_worker(implementation, args):
         if implementation.startswith("troi"):
             used = search_dtype(precision, roi_feats.device) or roi_feats.dtype
             result["search_dtype"] = str(used).replace("torch.", "")
-            points = operator.similar_points(roi_feats, support_feats)
+            points = operator.similar_points(roi_feats, support_feats, None if features_only else sampling())
             torch.save({"output": output.cpu(), "indices": points.indices.cpu()}, args.output)
         elif implementation.startswith("full_matrix"):
             torch.save({"output": output.cpu()}, args.output)
@@ -245,12 +270,18 @@ def run_in_process(implementation, args, inputs_path, output_path):
 def operator_benchmark(args):
     from troi.layers import TemporalRoIAlign
 
+    from torchvision.ops import roi_align
+
     generator = torch.Generator().manual_seed(0)
     shape = {"channels": args.channels, "k": args.k, "blocks": args.blocks}
+    # post-ReLU features, as the DC5 neck (conv + ReLU) gives
+    target_map = torch.randn(args.channels, args.height, args.width, generator=generator).relu()
+    boxes = proposal_boxes(args.rois, args.height * 16, args.width * 16, generator)
     data = {
         "args": shape,
-        # post-ReLU features, as the DC5 neck (conv + ReLU) gives
-        "roi_feats": torch.randn(args.rois, args.channels, args.roi_size, args.roi_size, generator=generator).relu(),
+        "target_map": target_map,
+        "boxes": boxes,
+        "roi_feats": roi_align(target_map[None], [boxes], args.roi_size, 1 / 16, 2, True),
         "support_feats": torch.randn(
             args.support_frames, args.channels, args.height, args.width, generator=generator
         ).relu(),
@@ -259,6 +290,7 @@ def operator_benchmark(args):
     if args.blocks > 0:
         data["embed"] = TemporalRoIAlign(args.channels, args.k, args.blocks).embed.state_dict()
     implementations = ["bare_product", "chunked_product", "full_matrix", "full_matrix_float64", "troi"]
+    implementations.append("troi_features_only")
     if args.precision != "exact":
         implementations.append(f"troi_{args.precision}")
     results, outputs = {}, {}
@@ -277,8 +309,9 @@ def operator_benchmark(args):
         output = outputs[name]["output"].double()
         return (output - reference[: len(output)]).abs().amax(dim=1).flatten()
 
-    troi, bare, chunked, full = (results[name] for name in ("troi", "bare_product", "chunked_product", "full_matrix"))
-    troi_error, full_error = cell_error("troi"), cell_error("full_matrix")
+    names = ("troi", "troi_features_only", "bare_product", "chunked_product", "full_matrix")
+    troi, features_only, bare, chunked, full = (results[name] for name in names)
+    troi_error, features_only_error, full_error = (cell_error(n) for n in ("troi", "troi_features_only", "full_matrix"))
     line = {
         "mode": "operator",
         "rois": args.rois,
@@ -297,14 +330,19 @@ def operator_benchmark(args):
         "troi_vs_bare_product": round(troi["seconds"] / bare["seconds"], 3),
         "troi_vs_chunked_product": round(troi["seconds"] / chunked["seconds"], 3),
         "troi_vs_full_matrix": round(troi["seconds"] / full["seconds"], 3),
+        "troi_features_only_seconds": round(features_only["seconds"], 3),
+        "troi_features_only_vs_bare_product": round(features_only["seconds"] / bare["seconds"], 3),
+        "troi_features_only_vs_chunked_product": round(features_only["seconds"] / chunked["seconds"], 3),
         "full_matrix_extra_peak_mb": round(full["extra_peak_mb"], 1),
         "troi_extra_peak_mb": round(troi["extra_peak_mb"], 1),
         "memory_vs_full_matrix": round(troi["extra_peak_mb"] / full["extra_peak_mb"], 4),
+        "troi_features_only_extra_peak_mb": round(features_only["extra_peak_mb"], 1),
         "cells": int(tied.numel()),
         "near_tie_cells": int(tied.sum()),
         "tie_margin": args.tie_margin,
         "wrong_above": args.wrong_above,
         "troi_wrong_cells": int((troi_error > args.wrong_above).sum()),
+        "troi_features_only_wrong_cells": int((features_only_error > args.wrong_above).sum()),
         "full_matrix_wrong_cells": int((full_error > args.wrong_above).sum()),
         "troi_wrong_cells_without_near_ties": int((troi_error[~tied] > args.wrong_above).sum()),
         "troi_max_error_without_near_ties": troi_error[~tied].max().item(),
@@ -314,7 +352,7 @@ def operator_benchmark(args):
         name = f"troi_{args.precision}"
         low = results[name]
         low_points = outputs[name]["indices"].sort(dim=2).values  # (T, r*h*w, K), r RoIs
-        exact_points = outputs["troi"]["indices"].sort(dim=2).values[:, : low_points.shape[1]]
+        exact_points = outputs["troi_features_only"]["indices"].sort(dim=2).values[:, : low_points.shape[1]]
         same = (low_points == exact_points).all(dim=2)  # (T, r*h*w): the same K points
         line.update(
             {
@@ -323,7 +361,7 @@ def operator_benchmark(args):
                 "search_dtype": low["search_dtype"],
                 "low_precision_rois": len(outputs[name]["output"]),
                 "low_precision_seconds": round(low["seconds"], 3),
-                "low_precision_vs_exact": round(low["seconds"] / troi["seconds"], 3),
+                "low_precision_vs_exact": round(low["seconds"] / features_only["seconds"], 3),
                 "low_precision_extra_peak_mb": round(low["extra_peak_mb"], 1),
                 "same_points": round(same.float().mean().item(), 5),
                 "low_precision_wrong_cells": int((cell_error(name) > args.wrong_above).sum()),

@@ -255,3 +255,56 @@ def test_target_side_logits_equal_the_projected_support_frames(monkeypatch):
     assert torch.allclose(target_side_points.attention, projected_points.attention, atol=1e-12)
     assert torch.equal(target_side_points.indices, projected_points.indices)
     assert not operator._embeds_target_side(roi.requires_grad_(), support)  # autograd: projected
+
+
+def sampled_rois(generator, num_rois=40, channels=16):
+    """RoI Align'd ``[R, C, 7, 7]`` float64 features of random boxes inside a 6x8 map (stride
+    16), and their cells' sampling: enough cells for the search through it to pay."""
+    from torchvision.ops import roi_align
+
+    from troi.layers.roi_cell_sampling import roi_align_sampling
+
+    feature_map = torch.randn(channels, 6, 8, generator=generator, dtype=torch.float64).relu()
+    corners = torch.rand(num_rois, 2, generator=generator, dtype=torch.float64) * torch.tensor([60.0, 30.0])
+    boxes = torch.cat([corners, corners + 16 + torch.rand(num_rois, 2, generator=generator) * 40], dim=1)
+    roi_feats = roi_align(feature_map[None], [boxes], (7, 7), 1 / 16, 2, True)
+    sampling = roi_align_sampling(feature_map, boxes, (7, 7), 1 / 16, 2, True)
+    assert sampling.search_pays()
+    return roi_feats, sampling
+
+
+@pytest.mark.parametrize("blocks", [0, 4])
+def test_searching_through_roi_align_sampling_finds_the_same_points(blocks):
+    generator = torch.Generator().manual_seed(3)
+    operator = TemporalRoIAlign(16, 2, blocks).double()
+    roi_feats, sampling = sampled_rois(generator)
+    support = torch.randn(3, 16, 7, 9, generator=generator, dtype=torch.float64).relu()
+    with torch.no_grad():
+        direct, direct_points = operator(roi_feats, support), operator.similar_points(roi_feats, support)
+        sampled = operator(roi_feats, support, sampling)
+        sampled_points = operator.similar_points(roi_feats, support, sampling)
+    assert torch.allclose(sampled, direct, rtol=0, atol=1e-12)
+    assert torch.equal(sampled_points.indices.sort(dim=2).values, direct_points.indices.sort(dim=2).values)
+    assert torch.allclose(sampled_points.attention, direct_points.attention, rtol=0, atol=1e-12)
+
+
+def test_searching_through_roi_align_sampling_keeps_the_gradients():
+    generator = torch.Generator().manual_seed(4)
+    operator = TemporalRoIAlign(16, 2, 4).double()
+    roi_feats, sampling = sampled_rois(generator)
+    support = torch.randn(2, 16, 7, 9, generator=generator, dtype=torch.float64).relu()
+    grads = []
+    for cell_sampling in (None, sampling):
+        inputs = [roi_feats.clone().requires_grad_(), support.clone().requires_grad_()]
+        operator.zero_grad()
+        operator(*inputs, cell_sampling).square().sum().backward()
+        grads.append([inputs[0].grad, inputs[1].grad, operator.embed.weight.grad.clone()])
+    for direct, sampled in zip(*grads):
+        assert torch.allclose(sampled, direct, rtol=0, atol=1e-10)
+
+
+def test_a_sampling_of_other_cells_is_rejected():
+    generator = torch.Generator().manual_seed(5)
+    roi_feats, sampling = sampled_rois(generator)
+    with pytest.raises(ValueError, match=r"cell_sampling describes 1960 cells, the search got 1911"):
+        TemporalRoIAlign(16, 2, 4).double()(roi_feats[1:], torch.randn(2, 16, 7, 9, dtype=torch.float64), sampling)

@@ -85,3 +85,27 @@ def test_the_operator_takes_its_settings_from_the_config():
     cfg.merge_from_list(["MODEL.TROI.SIMILARITY_PRECISION", "fp8"])
     with pytest.raises(ValueError, match="similarity_precision 'fp8' must be one of"):
         temporal_roi_align_from_config(cfg, 16)
+
+
+def test_many_rois_search_through_the_poolers_sampling_with_the_same_result():
+    # 40 RoIs of 49 cells on a 6x8 map: the search through RoI Align's sampling pays
+    operator = TemporalRoIAlign(16, 2, 4).double()
+    pooler = TemporalROIPooler(temporal_roi_align=operator, in_features=["dc5"], scales=(1 / 16,), **POOLER_ARGS)
+    features = [torch.randn(1, 16, 6, 8, dtype=torch.float64).relu()]
+    corners = torch.rand(40, 2, dtype=torch.float64) * torch.tensor([60.0, 30.0])
+    boxes = [Boxes(torch.cat([corners, corners + 16 + torch.rand(40, 2, dtype=torch.float64) * 40], dim=1))]
+    supports = [[torch.randn(3, 16, 7, 9, dtype=torch.float64).relu()]]
+    assert pooler.cell_sampling(0, features[0][0], boxes[0].tensor).search_pays()
+    with torch.no_grad():
+        out = pooler(features, boxes, supports)
+        plain = ROIPooler(scales=(1 / 16,), **POOLER_ARGS)(features, boxes)
+        assert torch.allclose(out, operator(plain, supports[0][0]), rtol=0, atol=1e-12)
+    roi_pool = TemporalROIPooler(
+        temporal_roi_align=operator,
+        in_features=["dc5"],
+        scales=(1 / 16,),
+        output_size=7,
+        sampling_ratio=0,
+        pooler_type="ROIPool",
+    )
+    assert roi_pool.cell_sampling(0, features[0][0], boxes[0].tensor) is None

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .low_precision_search import candidate_count, rescore_candidates
+from .roi_cell_sampling import sampled_candidates
 from .shapes import check_channels, check_rank, cells_to_rois, rois_to_cells, similarity_dtype
 
 __all__ = [
@@ -96,7 +97,7 @@ def normalize_cells(cells):
 
 
 def most_similar_unit_points(
-    unit_cells, normalized_support, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE, search_dtype=None
+    unit_cells, normalized_support, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE, search_dtype=None, cell_sampling=None
 ):
     """:func:`most_similar_points` of cells normalised by :func:`normalize_cells` (``[M, C]``)
     and a support frame normalised by :func:`normalize_support` (``[C, H, W]``): each side
@@ -111,12 +112,27 @@ def most_similar_unit_points(
     similarities are computed again, differentiably, from their vectors: the same values
     (float32 rounding aside) and gradients, without the similarity product's dense backward
     over all ``H*W`` positions.
+
+    ``cell_sampling`` (the cells' :class:`.RoICellSampling`, when they come from RoI Align of
+    one feature map) searches through RoI Align's sampling where that takes fewer
+    multiply-adds (:meth:`.RoICellSampling.search_pays`; :mod:`.roi_cell_sampling`), in the
+    cells' dtype whatever ``search_dtype``, and re-scores its ``K + 2`` best candidates from
+    the cells: the exact search's points, except where float32 rounding puts one outside
+    the candidates.
     """
     height, width = normalized_support.shape[1:]
     positions = height * width
     needs_grad = torch.is_grad_enabled() and (unit_cells.requires_grad or normalized_support.requires_grad)
-    rescore = search_dtype is not None or needs_grad
-    candidates = k if search_dtype is None else min(candidate_count(k), positions)
+    if cell_sampling is not None and len(cell_sampling) != len(unit_cells):
+        raise ValueError(f"cell_sampling describes {len(cell_sampling)} cells, the search got {len(unit_cells)}")
+    sampled = cell_sampling is not None and cell_sampling.search_pays()
+    if sampled:
+        search_dtype = None
+    rescore = search_dtype is not None or needs_grad or sampled
+    if sampled:
+        candidates = min(k + 2, positions)
+    else:
+        candidates = k if search_dtype is None else min(candidate_count(k), positions)
     # the chunk's re-scored vectors (m x candidates x C) count against the bound too
     rows = max(1, chunk_size // max(positions, candidates * unit_cells.shape[1] if rescore else 0))
     device = unit_cells.device
@@ -137,7 +153,14 @@ def most_similar_unit_points(
                 return rescore_candidates(chunk, support_rows, chosen, k)
             return scores.softmax(dim=1), chosen
 
-        matches = [search(unit_cells[start : start + rows]) for start in range(0, unit_cells.shape[0], rows)]
+        if sampled:
+            chosen = sampled_candidates(cell_sampling, normalized_support, candidates, chunk_size)
+            matches = [
+                rescore_candidates(unit_cells[start : start + rows], support_rows, chosen[start : start + rows], k)
+                for start in range(0, unit_cells.shape[0], rows)
+            ]
+        else:
+            matches = [search(unit_cells[start : start + rows]) for start in range(0, unit_cells.shape[0], rows)]
     if not matches:
         return unit_cells.new_zeros((0, k)), unit_cells.new_zeros((0, k), dtype=torch.long)
     return torch.cat([weights for weights, _ in matches]), torch.cat([chosen for _, chosen in matches])

@@ -11,7 +11,10 @@ similarity matrix. Algorithm, with ``M = R*h*w`` RoI cells:
    a. top-``K`` cosine-similar positions and their softmaxed scores for every cell, in
       chunks of at most ``similarity_chunk_size`` similarity entries (eq. 2-3); with
       ``similarity_precision`` "bfloat16"/"float16" on fast hardware, candidates from that
-      product re-scored in float32 (:mod:`.low_precision_search`);
+      product re-scored in float32 (:mod:`.low_precision_search`); given the cells' RoI
+      Align sampling (as :class:`~troi.modeling.TemporalROIPooler` gives it), candidates
+      from the product of the target map's positions instead, re-scored from the cells
+      (:mod:`.roi_cell_sampling`);
    b. ``psi`` of the frame's most similar features without forming them: ``psi`` is
       linear, so ``psi(X_i)(m) = b + sum_o sum_k w_k(m+o) (W_o F_i)[p_k(m+o)]`` over the
       3x3 offsets ``o``. ``W_o F_i`` is computed once per support position (``H*W`` rows,
@@ -46,6 +49,7 @@ from .most_similar_roi_align import (
     normalize_support,
 )
 from .low_precision_search import check_similarity_precision, search_dtype
+from .roi_cell_sampling import RoICellSampling
 from .shapes import (
     check_channels,
     check_finite,
@@ -133,12 +137,18 @@ class TemporalRoIAlign(nn.Module):
         self.num_attention_blocks = num_attention_blocks
         self.embed = attention_embedding(channels, num_attention_blocks)  # TAFA's psi (eq. 6)
 
-    def forward(self, roi_feats: torch.Tensor, support_feats: SupportInput) -> torch.Tensor:
+    def forward(
+        self, roi_feats: torch.Tensor, support_feats: SupportInput, cell_sampling: Optional[RoICellSampling] = None
+    ) -> torch.Tensor:
         """
         Args:
             roi_feats: ``[R, C, h, w]`` target-frame RoI features (from RoI Align).
             support_feats: ``[T, C, H, W]`` support-frame feature maps, or those frames'
                 :class:`SupportEncoding` (:meth:`encode_support`).
+            cell_sampling: how RoI Align sampled ``roi_feats``' cells from the target map
+                (:func:`.roi_align_sampling`), or None. Given, the search runs through it
+                where that is cheaper (:mod:`.roi_cell_sampling`): the same points, except
+                where float32 rounding decides.
 
         Returns:
             ``[R, C, h, w]`` temporal RoI features, in ``roi_feats``' dtype (computed in the
@@ -153,17 +163,19 @@ class TemporalRoIAlign(nn.Module):
         if not len(frames):
             return roi_feats.to(input_dtype)
         num_rois, _, height, width = roi_feats.shape
-        matches, attention = self._match(roi_feats, frames)
+        matches, attention = self._match(roi_feats, frames, cell_sampling)
         frame_feats = [self._features(frame, roi_feats.dtype) for frame in frames]
         cells = self._aggregate(roi_feats, frame_feats, matches, attention)  # (M, C)
         return cells_to_rois(cells.to(input_dtype), num_rois, height, width)
 
-    def similar_points(self, roi_feats: torch.Tensor, support_feats: SupportInput) -> SimilarPoints:
+    def similar_points(
+        self, roi_feats: torch.Tensor, support_feats: SupportInput, cell_sampling: Optional[RoICellSampling] = None
+    ) -> SimilarPoints:
         """The top-K points and frame weights :meth:`forward` uses for ``roi_feats``
         (arguments as :meth:`forward`), without aggregating features."""
         roi_feats = roi_feats.to(compute_dtype(self, roi_feats))
         frames = self._checked_support(roi_feats, support_feats)
-        matches, attention = self._match(roi_feats, frames)
+        matches, attention = self._match(roi_feats, frames, cell_sampling)
         shape = (len(matches), attention.shape[1], self.num_most_similar_points)
         weights = torch.stack([w for w, _ in matches]) if matches else attention.new_zeros(shape)
         indices = torch.stack([i for _, i in matches]) if matches else attention.new_zeros(shape, dtype=torch.long)
@@ -233,13 +245,13 @@ class TemporalRoIAlign(nn.Module):
         """``[C, H, W]`` features of a support frame given as a tensor or an encoding."""
         return (frame.features if isinstance(frame, SupportEncoding) else frame).to(dtype)
 
-    def _match(self, roi_feats, frames):
+    def _match(self, roi_feats, frames, cell_sampling):
         """Steps 1-3: per frame the top-K ``(weights, indices)`` ``[M, K]`` of every cell, and
         the ``[T+1, M, N']`` attention over the frames."""
-        logits, matches = self._match_support_frames(roi_feats, frames)
+        logits, matches = self._match_support_frames(roi_feats, frames, cell_sampling)
         return matches, self._attention(logits, len(matches) + 1, roi_feats)
 
-    def _match_support_frames(self, roi_feats, frames):
+    def _match_support_frames(self, roi_feats, frames, cell_sampling):
         """Step 1-2: per support frame, the top-K (weights, indices) ``[M, K]`` of every cell,
         and the TAFA logits ``[M, N]`` of the target and of every frame (none when N == 0).
         Raw frames are encoded one at a time; besides them only the unit cells and the target
@@ -259,7 +271,12 @@ class TemporalRoIAlign(nn.Module):
             encoded = isinstance(frame, SupportEncoding)
             normalized = frame.normalized if encoded else normalize_support(frame)
             weights, indices = most_similar_unit_points(
-                unit_cells, normalized, self.num_most_similar_points, self.similarity_chunk_size, precision
+                unit_cells,
+                normalized,
+                self.num_most_similar_points,
+                self.similarity_chunk_size,
+                precision,
+                cell_sampling,
             )
             matches.append((weights, indices))
             if target_embeds is not None and not target_side:
@@ -312,34 +329,40 @@ class TemporalRoIAlign(nn.Module):
         kernel_h, kernel_w = conv.kernel_size
         pad_h, pad_w = conv.padding
         offsets = kernel_h * kernel_w
-        # (o, n) x d x C_in: the input-side rows of each offset's block of output channels
-        kernel = conv.weight.permute(2, 3, 0, 1).reshape(offsets * blocks, block_channels, channels)
+        # n x d x (o, C_in): block n's output rows of every offset's kernel, input side
+        kernel = (
+            conv.weight.view(blocks, block_channels, channels, offsets)
+            .transpose(2, 3)
+            .reshape(blocks, block_channels, offsets * channels)
+        )
         support_rows = frames.permute(0, 2, 3, 1).reshape(-1, channels)  # (T*H*W, C)
         frame_offsets = torch.arange(num_frames, device=frames.device).view(1, num_frames, 1) * (support_h * support_w)
         indices = torch.stack([i for _, i in matches], dim=1)  # (M, T, K)
         weights = torch.stack([w for w, _ in matches], dim=1)
-        grid_embeds = target_embeds.view(num_rois, height, width, channels)
         bias_logits = (target_embeds.unflatten(1, (blocks, -1)) * conv.bias.view(blocks, -1)).sum(2)  # (M, N)
-        rois_per_chunk = self._rois_per_chunk(height, width, offsets * blocks * channels)  # the [m, 9*N, C] products
+        # the [m, 9*N, C] products: 4 chunks' worth, as small batched products run slower
+        rois_per_chunk = self._rois_per_chunk(height, width, offsets * blocks * channels // 4)
         logits = []
         for start in range(0, num_rois, rois_per_chunk):
-            roi_chunk = slice(start, start + rois_per_chunk)
             cells = slice(start * height * width, (start + rois_per_chunk) * height * width)
             # X_i of the chunk's cells, all frames: (m, T, C)
             most_similar = gather_most_similar(
                 support_rows, (indices[cells] + frame_offsets).flatten(0, 1), weights[cells].flatten(0, 1)
             ).view(-1, num_frames, channels)
-            # shifted[m', o] = e(m' - o): the target cell that meets cell m' through offset o
-            padded = F.pad(grid_embeds[roi_chunk], (0, 0, pad_w, pad_w, pad_h, pad_h))
-            shifted = torch.stack(
-                [
-                    padded[:, 2 * pad_h - dy : 2 * pad_h - dy + height, 2 * pad_w - dx : 2 * pad_w - dx + width]
-                    for dy, dx in itertools.product(range(kernel_h), range(kernel_w))
-                ],
-                dim=3,
-            )  # (r, h, w, 9, C)
-            shifted = shifted.reshape(-1, offsets * blocks, block_channels).transpose(0, 1)  # ((o, n), m, d)
-            kernel_side = torch.bmm(shifted, kernel).transpose(0, 1)  # (m, (o, n), C): G at m' - o
+            embeds = target_embeds[cells].view(-1, blocks, block_channels).transpose(0, 1)  # (N, m, d)
+            grid = torch.bmm(embeds, kernel).view(blocks, -1, height, width, offsets, channels)  # G at m
+            # kernel_side[m', o] = G_o(m' - o): what meets cell m' through offset o
+            kernel_side = grid.new_zeros(grid.shape[1], height, width, offsets, blocks, channels)
+            for offset, (dy, dx) in enumerate(itertools.product(range(kernel_h), range(kernel_w))):
+                shift_y, shift_x = pad_h - dy, pad_w - dx
+                rows = slice(max(0, -shift_y), min(height, height - shift_y))
+                cols = slice(max(0, -shift_x), min(width, width - shift_x))
+                source = (
+                    slice(rows.start + shift_y, rows.stop + shift_y),
+                    slice(cols.start + shift_x, cols.stop + shift_x),
+                )
+                kernel_side[:, rows, cols, offset] = grid[:, :, source[0], source[1], offset].permute(1, 2, 3, 0, 4)
+            kernel_side = kernel_side.view(-1, offsets * blocks, channels)  # (m, (o, n), C)
             met = torch.bmm(kernel_side, most_similar.transpose(1, 2))  # (m, (o, n), T)
             met = F.pad(
                 met.view(-1, height, width, offsets, blocks * num_frames), (0, 0, 0, 0, pad_w, pad_w, pad_h, pad_h)

@@ -4,10 +4,12 @@ from typing import List, Optional
 
 import torch
 
+from detectron2.layers import ROIAlign
 from detectron2.modeling.poolers import ROIPooler, assign_boxes_to_levels
 from detectron2.structures import Boxes
 
 from ..layers import TemporalRoIAlign
+from ..layers.roi_cell_sampling import RoICellSampling, roi_align_sampling
 from .frame_group_scope import FrameGroupScope
 
 __all__ = [
@@ -119,6 +121,7 @@ class TemporalROIPooler(ROIPooler):
             ]
         )
         level_of_roi = self.roi_levels(box_lists)
+        boxes = torch.cat([b.tensor for b in box_lists])
         temporal_feats = roi_feats.clone()
         for image, levels in enumerate(support_features):
             if levels is None:
@@ -126,8 +129,22 @@ class TemporalROIPooler(ROIPooler):
             for level, level_supports in enumerate(levels):
                 rois = torch.nonzero((image_of_roi == image) & (level_of_roi == level)).squeeze(1)
                 if len(rois):
-                    temporal_feats[rois] = self.temporal_roi_align(roi_feats[rois], level_supports)
+                    sampling = self.cell_sampling(level, x[level][image], boxes[rois])
+                    temporal_feats[rois] = self.temporal_roi_align(roi_feats[rois], level_supports, sampling)
         return temporal_feats
+
+    def cell_sampling(self, level: int, feature_map: torch.Tensor, boxes: torch.Tensor) -> Optional[RoICellSampling]:
+        """How the pooler's RoI Align at ``level`` samples the cells of ``boxes [R, 4]`` from one
+        image's ``feature_map [C, H, W]``, for Temporal RoI Align's search
+        (:mod:`troi.layers.roi_cell_sampling`); None for other pooler types."""
+        pooler = self.level_poolers[level]
+        if not isinstance(pooler, ROIAlign):
+            return None
+        output_size = pooler.output_size
+        output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        return roi_align_sampling(
+            feature_map, boxes, output_size, pooler.spatial_scale, pooler.sampling_ratio, pooler.aligned
+        )
 
     def _scoped_support_features(self, num_images: int) -> Optional[List[Optional[list]]]:
         """``support_features`` of :meth:`forward` from the current frame group, if any."""
