@@ -195,10 +195,9 @@ def operator_worker(implementation, args):
     shape = data["args"]
     roi_feats, support_feats = data["roi_feats"].to(device), data["support_feats"].to(device)
     target_map, boxes = data["target_map"].to(device), data["boxes"].to(device)
-    features_only = implementation.startswith("troi_")
-    precision = "exact" if implementation in ("troi", "troi_features_only") else implementation[len("troi_") :]
-    if not implementation.startswith("troi"):
-        precision = "exact"
+    features_only = implementation.startswith("troi_")  # troi_features_only, troi_<precision>
+    precision = "exact" if implementation in ("troi", "troi_features_only") else None
+    precision = precision or (implementation[len("troi_") :] if features_only else "exact")
     if args.force_precision:
         force_low_precision_product()
     if precision != "exact" and args.low_precision_rois is not None:

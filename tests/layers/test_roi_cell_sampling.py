@@ -56,3 +56,5 @@ def test_the_search_pays_for_many_cells_on_a_small_map_only():
     many = torch.tensor([[0.0, 0.0, 320.0, 240.0]]).repeat(300, 1)
     assert roi_align_sampling(feature_map, many, (7, 7), 1 / 16, 2, True).search_pays()
     assert not roi_align_sampling(feature_map, many[:5], (7, 7), 1 / 16, 2, True).search_pays()
+    outside = torch.tensor([[-900.0, -900.0, -500.0, -500.0]]).repeat(300, 1)  # samples nothing
+    assert not roi_align_sampling(feature_map, outside, (7, 7), 1 / 16, 2, True).search_pays()

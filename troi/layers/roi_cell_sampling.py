@@ -69,9 +69,9 @@ class RoICellSampling:
 
     def search_pays(self) -> bool:
         """Whether :func:`sampled_candidates` takes fewer multiply-adds than the cells'
-        product: ``U*C + E < M*C`` per support position."""
+        product: ``U*C + E < M*C`` per support position (never when no cell samples the map)."""
         positions, channels = self.position_feats.shape
-        return positions * channels + len(self.indices) < len(self) * channels
+        return 0 < positions * channels + len(self.indices) < len(self) * channels
 
 
 def _axis_weights(starts, lengths, bins: int, grid, size: int) -> torch.Tensor:
@@ -140,7 +140,7 @@ def roi_align_sampling(
     """
     check_rank("feature_map", feature_map, 3, "[C, H, W]")
     check_rank("boxes", boxes, 2, "[R, 4]")
-    channels, height, width = feature_map.shape
+    height, width = feature_map.shape[1:]
     out_h, out_w = output_size
     dtype = similarity_dtype(feature_map.dtype)
     scaled = boxes.detach().to(dtype) * spatial_scale - (0.5 if aligned else 0.0)
@@ -180,13 +180,12 @@ def sampled_candidates(
     Returns:
         ``[M, count]`` positions in the frame's ``H*W`` grid (row-major), best first.
     """
-    positions, channels = sampling.position_feats.shape
     support_rows = normalized_support.flatten(1)  # (C, H*W)
-    total = support_rows.shape[1]
-    columns = max(count, 4 * chunk_size // max(positions, 1))
-    target_kernels = sampling.position_feats.to(support_rows.dtype)[:, :, None, None]
     if not len(sampling):
         return torch.zeros((0, count), dtype=torch.long, device=support_rows.device)
+    positions, total = len(sampling.position_feats), support_rows.shape[1]
+    columns = max(count, 4 * chunk_size // max(positions, 1))
+    target_kernels = sampling.position_feats.to(support_rows.dtype)[:, :, None, None]
     best_scores = best = None
     with torch.no_grad():
         for first in range(0, total, columns):
