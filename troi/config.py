@@ -23,8 +23,9 @@ def add_troi_config(cfg):
     # Similarity entries (RoI cells x support positions) computed at once; bounds memory.
     cfg.MODEL.TROI.SIMILARITY_CHUNK_SIZE = DEFAULT_SIMILARITY_CHUNK_SIZE  # 2**20
     # Precision of the search for the most similar points: "exact" (float32), or "bfloat16" /
-    # "float16": candidates found with that product and re-scored in float32, so the chosen
-    # points' weights and features stay float32's (troi.layers.low_precision_search). Used
+    # "float16": candidates found with that product and re-scored with float64 sums, as the
+    # exact search's are, so the chosen points' weights and features stay the exact search's
+    # (troi.layers.low_precision_search). Used
     # only where the device multiplies it fast (tensor cores, AVX-512-BF16/AMX); elsewhere
     # the search stays exact and the log says so once.
     cfg.MODEL.TROI.SIMILARITY_PRECISION = "exact"

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from troi.layers import most_similar_roi_align
-from troi.layers.most_similar_roi_align import float32_convolutions, most_similar_points
+from troi.layers.most_similar_roi_align import float32_convolutions, most_similar_points, normalize_support
 
 
 @pytest.mark.parametrize("name", ["troi_k2_n4", "troi_k4_avg"])
@@ -83,3 +83,34 @@ def test_the_exact_search_turns_tf32_off_on_cuda_only():
     assert torch.backends.cudnn.allow_tf32
     with float32_convolutions(torch.device("cpu")):
         assert torch.backends.cudnn.allow_tf32
+
+
+def test_support_vectors_are_float32_roundings_of_the_exact_unit_vectors():
+    frame = torch.randn(512, 6, 9).relu()
+    frame[:, 0, 0] = 0  # a zero position stays zero (F.normalize's eps)
+    exact = frame.double() / frame.double().norm(dim=0, keepdim=True).clamp(min=1e-12)
+    normalized = normalize_support(frame)
+    assert normalized.dtype == torch.float32
+    assert torch.equal(normalized, exact.float())
+
+
+def test_near_ties_are_decided_as_float64_decides_them():
+    # Each cell lies symmetric between two support positions a and b (noise orthogonal to
+    # a - b), tilted towards a by 1e-7: its two best similarities differ by ~2e-8, which a
+    # float32 product cannot resolve; the re-scored search orders them as float64 does.
+    generator = torch.Generator().manual_seed(0)
+    channels, positions, num_cells = 512, 40, 400
+    support = torch.randn(channels, positions, generator=generator).relu()
+    units = F.normalize(support.double(), dim=0)
+    a = torch.randint(0, positions, (num_cells,), generator=generator)
+    b = (a + 1 + torch.randint(0, positions - 1, (num_cells,), generator=generator)) % positions
+    difference = (units[:, a] - units[:, b]).t()  # (M, C)
+    noise = 0.3 * torch.randn(num_cells, channels, generator=generator, dtype=torch.float64).relu()
+    noise -= (noise * difference).sum(1, keepdim=True) / difference.square().sum(1, keepdim=True) * difference
+    cells = ((units[:, a] + units[:, b]).t() + noise + 1e-7 * difference).float()
+    frame = support.view(channels, 4, 10)
+    exact = (F.normalize(cells.double(), dim=1) @ units).topk(1, dim=1)
+    plain_float32 = F.normalize(cells, dim=1) @ F.normalize(support, dim=0)
+    assert (plain_float32.topk(1, dim=1).indices != exact.indices).sum() > 100  # float32 cannot tell
+    _, indices = most_similar_points(cells, frame, 1)
+    assert torch.equal(indices, exact.indices)

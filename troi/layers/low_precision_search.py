@@ -3,11 +3,11 @@
 Eq. 2's similarity product is most of Temporal RoI Align's work. Where the hardware has a
 fast bfloat16 or float16 product (GPU tensor cores; CPU AVX-512-BF16/AMX), the search for
 each cell's top-K points can run in it: the top :func:`candidate_count` positions of the
-low-precision similarities are candidates, their similarities are computed again in float32
-(one dot product per candidate), and the top-K of those are the points. So the softmax
-weights (eq. 3) and the gathered features (eq. 4) of the chosen points are float32's; only
-which points are chosen can differ from the exact search, where a point outside the
-candidates beats one inside (measured: README, "The operators", Benchmark).
+low-precision similarities are candidates, their similarities are computed again with float64
+sums (one dot product per candidate, as the exact search does), and the top-K of those are
+the points. So the softmax weights (eq. 3) and the gathered features (eq. 4) of the chosen
+points are the exact search's; only which points are chosen can differ from it, where a
+point outside the candidates beats one inside (measured: README, "The operators", Benchmark).
 
 Where the product is not fast, the search stays exact (float32) and says so once in the log.
 """
@@ -98,7 +98,7 @@ def search_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
 def rescore_candidates(
     unit_cells: torch.Tensor, support_rows: torch.Tensor, candidates: torch.Tensor, k: int
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The exact top-``k`` of each cell among its low-precision candidates.
+    """The top-``k`` of each cell among its candidates, by similarities summed in float64.
 
     Args:
         unit_cells: ``[m, C]`` unit-length RoI cells (float32 or float64).
@@ -107,10 +107,15 @@ def rescore_candidates(
         k: points to keep.
 
     Returns:
-        weights ``[m, k]`` (softmax of the ``k`` exact similarities, eq. 3) and their
-        positions ``[m, k]``; differentiable in ``unit_cells`` and ``support_rows``.
+        weights ``[m, k]`` (softmax of the ``k`` similarities, eq. 3, in ``unit_cells``'
+        dtype) and their positions ``[m, k]``; differentiable in ``unit_cells`` and
+        ``support_rows``. Float64 sums order near-tied candidates as the exact similarities
+        do (float32's rounding of 512 products is about 1e-7, and ties closer than that are
+        common among 2,394 positions); they cost ``m*Q*C`` multiply-adds, a few per mille of
+        the search's product.
     """
+    precise = torch.promote_types(unit_cells.dtype, torch.float64)
     vectors = support_rows.index_select(0, candidates.flatten()).view(*candidates.shape, -1)  # (m, Q, C)
-    scores = torch.matmul(unit_cells.unsqueeze(1), vectors.transpose(1, 2)).squeeze(1)  # (m, Q)
+    scores = torch.matmul(unit_cells.unsqueeze(1).to(precise), vectors.to(precise).transpose(1, 2)).squeeze(1)
     top_scores, top = scores.topk(k, dim=1)
-    return top_scores.softmax(dim=1), candidates.gather(1, top)
+    return top_scores.softmax(dim=1).to(unit_cells.dtype), candidates.gather(1, top)

@@ -62,9 +62,17 @@ def check_num_most_similar_points(k: int, support_feats: torch.Tensor) -> None:
 
 def normalize_support(support_frame):
     """``[C, H, W]`` support features -> unit-length channel vectors (eq. 2's support side),
-    in at least float32, also under autocast."""
+    in at least float32, also under autocast.
+
+    Each position's norm is summed in float64: in float32 its rounding (about 1e-6 relative
+    over 512 channels, summed along the strided channel axis) shifts that position's
+    similarities to every cell, and with them which of two near-tied positions is the K-th
+    most similar; float64's norm makes each unit vector float32's rounding of the exact one.
+    """
     with torch.autocast(support_frame.device.type, enabled=False):
-        return F.normalize(support_frame.to(similarity_dtype(support_frame.dtype)), dim=0)
+        precise = support_frame.to(torch.promote_types(support_frame.dtype, torch.float64))
+        norms = precise.norm(dim=0, keepdim=True).clamp(min=1e-12)  # F.normalize's eps
+        return (precise / norms).to(similarity_dtype(support_frame.dtype))
 
 
 def most_similar_points(cells, support_frame, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE):
@@ -103,55 +111,56 @@ def most_similar_unit_points(
     and a support frame normalised by :func:`normalize_support` (``[C, H, W]``): each side
     normalised once, e.g. the cells once for all the support frames.
 
-    ``search_dtype`` (bfloat16 or float16; None: exact) searches the points in that precision
-    and re-scores its :func:`.candidate_count` best candidates exactly
-    (:mod:`.low_precision_search`): weights and positions as the exact search's, except
-    where a point outside the candidates would have been chosen.
+    Every search keeps a few candidates per cell and re-scores them from the cells' and the
+    positions' vectors with float64 sums (:func:`.rescore_candidates`): the top-K of those are
+    the points, and their softmaxed scores the weights. So which of two near-tied positions is
+    chosen is decided by float64, not by the product's float32 rounding, and what the
+    product's own rounding or precision can change is only which positions are candidates.
 
-    When a gradient is needed, the search runs without autograd and the chosen points'
-    similarities are computed again, differentiably, from their vectors: the same values
-    (float32 rounding aside) and gradients, without the similarity product's dense backward
-    over all ``H*W`` positions.
+    * Exact (``search_dtype`` None): a float32 product (a 1x1 convolution), ``K + 1``
+      candidates.
+    * ``search_dtype`` bfloat16 or float16: that product, :func:`.candidate_count` candidates
+      (:mod:`.low_precision_search`): the exact search's points, except where a point
+      outside the candidates would have been chosen.
+    * ``cell_sampling`` (the cells' :class:`.RoICellSampling`, when they come from RoI Align
+      of one feature map) searches through RoI Align's sampling where that takes fewer
+      multiply-adds (:meth:`.RoICellSampling.search_pays`; :mod:`.roi_cell_sampling`), in the
+      cells' dtype whatever ``search_dtype``, with ``K + 2`` candidates (its product rounds
+      the cells differently from the cells themselves).
 
-    ``cell_sampling`` (the cells' :class:`.RoICellSampling`, when they come from RoI Align of
-    one feature map) searches through RoI Align's sampling where that takes fewer
-    multiply-adds (:meth:`.RoICellSampling.search_pays`; :mod:`.roi_cell_sampling`), in the
-    cells' dtype whatever ``search_dtype``, and re-scores its ``K + 2`` best candidates from
-    the cells: the exact search's points, except where float32 rounding puts one outside
-    the candidates.
+    The search runs without autograd; when a gradient is needed, only the re-score carries it:
+    the chosen points' similarities and gradients, without the product's dense backward over
+    all ``H*W`` positions.
     """
     height, width = normalized_support.shape[1:]
     positions = height * width
-    needs_grad = torch.is_grad_enabled() and (unit_cells.requires_grad or normalized_support.requires_grad)
     if cell_sampling is not None and len(cell_sampling) != len(unit_cells):
         raise ValueError(f"cell_sampling describes {len(cell_sampling)} cells, the search got {len(unit_cells)}")
     sampled = cell_sampling is not None and cell_sampling.search_pays()
     if sampled:
         search_dtype = None
-    rescore = search_dtype is not None or needs_grad or sampled
     if sampled:
-        candidates = min(k + 2, positions)
+        candidates = k + 2
     else:
-        candidates = k if search_dtype is None else min(candidate_count(k), positions)
+        candidates = k + 1 if search_dtype is None else candidate_count(k)
+    candidates = min(candidates, positions)
     # the chunk's re-scored vectors (m x candidates x C) count against the bound too
-    rows = max(1, chunk_size // max(positions, candidates * unit_cells.shape[1] if rescore else 0))
+    rows = max(1, chunk_size // max(positions, candidates * unit_cells.shape[1]))
     device = unit_cells.device
     # float32 even under autocast, and not TF32
     with torch.autocast(device.type, enabled=False), float32_convolutions(device):
         normalized_support = normalized_support.to(unit_cells.dtype)
-        support_rows = normalized_support.flatten(1).t().contiguous() if rescore else None  # (H*W, C)
+        support_rows = normalized_support.flatten(1).t().contiguous()  # (H*W, C)
         search_rows = support_rows.to(search_dtype) if search_dtype is not None else None
 
         def search(chunk):  # (m, C) -> weights, positions (m, k)
-            with torch.set_grad_enabled(torch.is_grad_enabled() and not rescore):
+            with torch.no_grad():
                 if search_rows is not None:  # a matrix product: faster than a 1x1 convolution in bfloat16
                     similarity = chunk.to(search_rows.dtype) @ search_rows.t()  # (m, H*W)
                 else:  # a 1x1 convolution is eq. 2's product, faster than a matrix product in float32 on CPU
                     similarity = F.conv2d(normalized_support[None], chunk[:, :, None, None]).flatten(2)[0]  # (m, H*W)
-                scores, chosen = similarity.topk(candidates, dim=1)
-            if rescore:
-                return rescore_candidates(chunk, support_rows, chosen, k)
-            return scores.softmax(dim=1), chosen
+                chosen = similarity.topk(candidates, dim=1).indices
+            return rescore_candidates(chunk, support_rows, chosen, k)
 
         if sampled:
             chosen = sampled_candidates(cell_sampling, normalized_support, candidates, chunk_size)

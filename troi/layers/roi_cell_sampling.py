@@ -12,7 +12,7 @@ cells on a 38x63 map) that is about 5x fewer.
 
 The cosine similarity divides each cell's product by the cell's norm, which does not change
 the order of its scores, so :func:`sampled_candidates` ranks ``A (F_t F_s^T)`` and its
-candidates are re-scored exactly from the cells themselves
+candidates are re-scored from the cells themselves
 (:func:`.low_precision_search.rescore_candidates`).
 """
 

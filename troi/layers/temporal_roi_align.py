@@ -9,12 +9,13 @@ similarity matrix. Algorithm, with ``M = R*h*w`` RoI cells:
 1. Embed the target RoI features with ``psi`` (TAFA's 3x3 conv); target logits (eq. 6).
 2. Pass over the support frames, one at a time (only ``[M, K]`` state is kept per frame):
    a. top-``K`` cosine-similar positions and their softmaxed scores for every cell, in
-      chunks of at most ``similarity_chunk_size`` similarity entries (eq. 2-3); with
-      ``similarity_precision`` "bfloat16"/"float16" on fast hardware, candidates from that
-      product re-scored in float32 (:mod:`.low_precision_search`); given the cells' RoI
-      Align sampling (as :class:`~troi.modeling.TemporalROIPooler` gives it), candidates
-      from the product of the target map's positions instead, re-scored from the cells
-      (:mod:`.roi_cell_sampling`);
+      chunks of at most ``similarity_chunk_size`` similarity entries (eq. 2-3): a few
+      candidates from a float32 product, re-scored with float64 sums
+      (:func:`.most_similar_unit_points`); with ``similarity_precision``
+      "bfloat16"/"float16" on fast hardware, candidates from that product
+      (:mod:`.low_precision_search`); given the cells' RoI Align sampling (as
+      :class:`~troi.modeling.TemporalROIPooler` gives it), candidates from the product of
+      the target map's positions instead (:mod:`.roi_cell_sampling`);
    b. ``psi`` of the frame's most similar features without forming them: ``psi`` is
       linear, so ``psi(X_i)(m) = b + sum_o sum_k w_k(m+o) (W_o F_i)[p_k(m+o)]`` over the
       3x3 offsets ``o``. ``W_o F_i`` is computed once per support position (``H*W`` rows,
@@ -112,7 +113,7 @@ class TemporalRoIAlign(nn.Module):
         num_attention_blocks: ``N`` TAFA blocks; 0 averages the ``T+1`` frames.
         similarity_chunk_size: at most this many similarity entries are held at once.
         similarity_precision: "exact" (float32), or "bfloat16" / "float16" to search the most
-            similar points in that precision and re-score the candidates in float32 where the
+            similar points' candidates in that precision (re-scored as the exact ones are) where the
             device multiplies it fast (:mod:`.low_precision_search`; else exact, logged once).
     """
 
@@ -148,7 +149,7 @@ class TemporalRoIAlign(nn.Module):
             cell_sampling: how RoI Align sampled ``roi_feats``' cells from the target map
                 (:func:`.roi_align_sampling`), or None. Given, the search runs through it
                 where that is cheaper (:mod:`.roi_cell_sampling`): the same points, except
-                where float32 rounding decides.
+                where float32 rounding keeps a point out of its candidates.
 
         Returns:
             ``[R, C, h, w]`` temporal RoI features, in ``roi_feats``' dtype (computed in the
@@ -163,9 +164,10 @@ class TemporalRoIAlign(nn.Module):
         if not len(frames):
             return roi_feats.to(input_dtype)
         num_rois, _, height, width = roi_feats.shape
-        matches, attention = self._match(roi_feats, frames, cell_sampling)
-        frame_feats = [self._features(frame, roi_feats.dtype) for frame in frames]
-        cells = self._aggregate(roi_feats, frame_feats, matches, attention)  # (M, C)
+        matches, attention, support_rows = self._match(roi_feats, frames, cell_sampling)
+        if support_rows is None:
+            support_rows = self._support_rows(frames)
+        cells = self._aggregate(roi_feats, frames, support_rows, matches, attention)  # (M, C)
         return cells_to_rois(cells.to(input_dtype), num_rois, height, width)
 
     def similar_points(
@@ -175,7 +177,7 @@ class TemporalRoIAlign(nn.Module):
         (arguments as :meth:`forward`), without aggregating features."""
         roi_feats = roi_feats.to(compute_dtype(self, roi_feats))
         frames = self._checked_support(roi_feats, support_feats)
-        matches, attention = self._match(roi_feats, frames, cell_sampling)
+        matches, attention, _ = self._match(roi_feats, frames, cell_sampling)
         shape = (len(matches), attention.shape[1], self.num_most_similar_points)
         weights = torch.stack([w for w, _ in matches]) if matches else attention.new_zeros(shape)
         indices = torch.stack([i for _, i in matches]) if matches else attention.new_zeros(shape, dtype=torch.long)
@@ -241,32 +243,49 @@ class TemporalRoIAlign(nn.Module):
         return list(support_feats)
 
     @staticmethod
-    def _features(frame, dtype) -> torch.Tensor:
-        """``[C, H, W]`` features of a support frame given as a tensor or an encoding."""
-        return (frame.features if isinstance(frame, SupportEncoding) else frame).to(dtype)
+    def _support_rows(frames) -> Optional[torch.Tensor]:
+        """``[T*H*W, C]`` the rows (one per position, channels last) of support frames given
+        as a ``[T, C, H, W]`` tensor, copied once for all the steps that gather from them;
+        None for encodings (:meth:`_frame_rows` copies each frame's when it is needed)."""
+        if not isinstance(frames, torch.Tensor):
+            return None
+        return frames.permute(0, 2, 3, 1).reshape(-1, frames.shape[1])
+
+    @staticmethod
+    def _frame_rows(frames, support_rows, index: int, dtype) -> torch.Tensor:
+        """``[H*W, C]`` support frame ``index``'s rows: a view of ``support_rows``, or, for an
+        encoding, a copy of its features'."""
+        frame = frames[index]
+        if support_rows is not None:
+            positions = frame.shape[1] * frame.shape[2]
+            return support_rows[index * positions : (index + 1) * positions]
+        return frame.features.to(dtype).flatten(1).t()
 
     def _match(self, roi_feats, frames, cell_sampling):
-        """Steps 1-3: per frame the top-K ``(weights, indices)`` ``[M, K]`` of every cell, and
-        the ``[T+1, M, N']`` attention over the frames."""
-        logits, matches = self._match_support_frames(roi_feats, frames, cell_sampling)
-        return matches, self._attention(logits, len(matches) + 1, roi_feats)
+        """Steps 1-3: per frame the top-K ``(weights, indices)`` ``[M, K]`` of every cell, the
+        ``[T+1, M, N']`` attention over the frames, and the :meth:`_support_rows` it made
+        (after the search, which does not need them), or None."""
+        logits, matches, support_rows = self._match_support_frames(roi_feats, frames, cell_sampling)
+        return matches, self._attention(logits, len(matches) + 1, roi_feats), support_rows
 
     def _match_support_frames(self, roi_feats, frames, cell_sampling):
         """Step 1-2: per support frame, the top-K (weights, indices) ``[M, K]`` of every cell,
-        and the TAFA logits ``[M, N]`` of the target and of every frame (none when N == 0).
-        Raw frames are encoded one at a time; besides them only the unit cells and the target
-        embeddings (``[M, C]`` each) are held during the pass."""
-        target_embeds = None
+        and the TAFA logits ``[M, N]`` of the target and of every frame (none when N == 0),
+        and the :meth:`_support_rows` the target side made (else None). Raw frames are
+        encoded one at a time; besides them only the unit cells and (unless the target side
+        embeds them a chunk at a time, after the pass) the target embeddings (``[M, C]``
+        each) are held during the pass."""
+        target_embeds = support_rows = None
         logits = []
-        if self.num_attention_blocks > 0:
+        target_side = self.num_attention_blocks > 0 and self._embeds_target_side(roi_feats, frames)
+        if self.num_attention_blocks > 0 and not target_side:
             target_embeds = self._embed_target(roi_feats)  # (M, C)
             logits.append(attention_logits(target_embeds, target_embeds, self.num_attention_blocks, 1))
         matches: List[Tuple[torch.Tensor, torch.Tensor]] = []
         if not len(frames):
-            return logits, matches
-        unit_cells = normalize_cells(rois_to_cells(roi_feats))  # (M, C), once for all frames
+            return logits, matches, support_rows
+        unit_cells = self._unit_cells(roi_feats)  # (M, C), once for all frames
         precision = search_dtype(self.similarity_precision, unit_cells.device)
-        target_side = target_embeds is not None and self._embeds_target_side(roi_feats, frames)
         for frame in frames:
             encoded = isinstance(frame, SupportEncoding)
             normalized = frame.normalized if encoded else normalize_support(frame)
@@ -279,22 +298,23 @@ class TemporalRoIAlign(nn.Module):
                 cell_sampling,
             )
             matches.append((weights, indices))
-            if target_embeds is not None and not target_side:
+            if target_embeds is not None:
                 projections = frame.projections if encoded else self._projections(frame)
                 logits.append(self._most_similar_logits(projections, weights, indices, target_embeds, roi_feats.shape))
             del normalized  # a raw frame's normalised map goes before the next one is made
         del unit_cells
         if target_side:
-            logits += self._target_side_logits(frames, matches, target_embeds, roi_feats.shape)
-        return logits, matches
+            support_rows = self._support_rows(frames)
+            logits += self._target_side_logits(roi_feats, frames.shape, support_rows, matches)
+        return logits, matches, support_rows
 
     def _embeds_target_side(self, roi_feats, frames) -> bool:
         """Whether step 2b projects the target side (:meth:`_target_side_logits`) rather than
-        the support frames: for raw frames without autograd, when it takes fewer
+        the support frames: for raw frames (at least one) without autograd, when it takes fewer
         multiply-adds (``M*9*C*(C + N*T)`` against ``T*H*W*9*C*C``). Under autograd its
         backward would keep ``[M, 9*N, C]`` products (1 GB at 300 RoIs); encodings already
         hold their projections."""
-        if not isinstance(frames, torch.Tensor):
+        if not isinstance(frames, torch.Tensor) or not len(frames):
             return False
         tensors = (roi_feats, frames, self.embed.weight, self.embed.bias)
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
@@ -303,56 +323,74 @@ class TemporalRoIAlign(nn.Module):
         cells = roi_feats.shape[0] * roi_feats.shape[2] * roi_feats.shape[3]
         return cells * (channels + self.num_attention_blocks * num_frames) < num_frames * height * width * channels
 
-    def _target_side_logits(self, frames, matches, target_embeds, roi_shape):
-        """Eq. 6 for all support frames, with the embedding's weights moved to the target side.
+    def _target_side_logits(self, roi_feats, frames_shape, support_rows, matches):
+        """Eq. 6 for the target and all support frames, with the embedding's weights moved to
+        the target side.
 
         The logit of frame ``i``, block ``n``, cell ``m`` is ``(<b_n, e_n(m)> + sum_o <G_o^n(m),
         X_i(m+o)>) / sqrt(C/N)`` with ``e = psi(X_t)``, the most similar features ``X_i``
         (eq. 4) and ``G_o^n(m) = W_o^{n T} e_n(m)`` (``W_o^n``: the output rows of block ``n``
-        at 3x3 offset ``o``). ``G`` is computed once per cell for all frames, shifted to the
-        cell ``m+o`` it meets, a chunk of RoIs at a time.
+        at 3x3 offset ``o``). A chunk of RoIs at a time: ``e`` (and the target's own logits),
+        ``G`` for all frames, shifted to the cell ``m+o`` it meets, in workspaces made once
+        for all chunks (no chunk allocates a large tensor anew: the heap stays as it was).
 
         Args:
-            frames: ``[T, C, H, W]`` the raw support frames.
+            roi_feats: ``[R, C, h, w]`` the target RoI features.
+            frames_shape: ``(T, C, H, W)`` of the raw support frames.
+            support_rows: ``[T*H*W, C]`` their rows (:meth:`_support_rows`).
             matches: per frame, ``(weights, indices)`` ``[M, K]``.
-            target_embeds: ``[M, C]`` the target's embedded cells.
-            roi_shape: ``(R, C, h, w)``.
 
         Returns:
-            per frame, ``[M, N]`` logits.
+            ``[M, N]`` logits of the target, then of each support frame.
         """
         conv = self.embed
-        num_rois, channels, height, width = roi_shape
-        num_frames, _, support_h, support_w = frames.shape
+        num_rois, channels, height, width = roi_feats.shape
+        num_frames, _, support_h, support_w = frames_shape
         blocks = self.num_attention_blocks
         block_channels = channels // blocks
         kernel_h, kernel_w = conv.kernel_size
         pad_h, pad_w = conv.padding
         offsets = kernel_h * kernel_w
+        cells_per_roi = height * width
         # n x d x (o, C_in): block n's output rows of every offset's kernel, input side
         kernel = (
             conv.weight.view(blocks, block_channels, channels, offsets)
             .transpose(2, 3)
             .reshape(blocks, block_channels, offsets * channels)
         )
-        support_rows = frames.permute(0, 2, 3, 1).reshape(-1, channels)  # (T*H*W, C)
-        frame_offsets = torch.arange(num_frames, device=frames.device).view(1, num_frames, 1) * (support_h * support_w)
+        frame_offsets = torch.arange(num_frames, device=support_rows.device).view(1, num_frames, 1) * (
+            support_h * support_w
+        )
         indices = torch.stack([i for _, i in matches], dim=1)  # (M, T, K)
         weights = torch.stack([w for w, _ in matches], dim=1)
-        bias_logits = (target_embeds.unflatten(1, (blocks, -1)) * conv.bias.view(blocks, -1)).sum(2)  # (M, N)
         # the [m, 9*N, C] products: 4 chunks' worth, as small batched products run slower
-        rois_per_chunk = self._rois_per_chunk(height, width, offsets * blocks * channels // 4)
-        logits = []
+        rois_per_chunk = min(self._rois_per_chunk(height, width, offsets * blocks * channels // 4), num_rois)
+        chunk_cells = rois_per_chunk * cells_per_roi
+        # workspaces; kernel_side's entries no offset writes (outside the RoI grid) stay 0
+        dtype = similarity_dtype(support_rows.dtype)
+        grid_space = support_rows.new_empty(blocks * chunk_cells * offsets * channels)
+        kernel_side_space = support_rows.new_zeros(rois_per_chunk, height, width, offsets, blocks, channels)
+        met_space = support_rows.new_empty(chunk_cells * offsets * blocks * num_frames)
+        target_logits = support_rows.new_empty(num_rois * cells_per_roi, blocks, dtype=dtype)
+        logits = support_rows.new_empty(num_rois * cells_per_roi, blocks, num_frames)
         for start in range(0, num_rois, rois_per_chunk):
-            cells = slice(start * height * width, (start + rois_per_chunk) * height * width)
+            rois = min(rois_per_chunk, num_rois - start)
+            cells = slice(start * cells_per_roi, (start + rois) * cells_per_roi)
+            count = rois * cells_per_roi
+            target_embeds = self._embed_target(roi_feats[start : start + rois])  # (m, C)
+            target_logits[cells] = attention_logits(target_embeds, target_embeds, blocks, 1)
+            embeds = target_embeds.view(-1, blocks, block_channels).transpose(0, 1)  # (N, m, d)
+            bias_logits = torch.bmm(embeds, conv.bias.view(blocks, -1, 1)).squeeze(2).t()  # (m, N)
             # X_i of the chunk's cells, all frames: (m, T, C)
             most_similar = gather_most_similar(
                 support_rows, (indices[cells] + frame_offsets).flatten(0, 1), weights[cells].flatten(0, 1)
             ).view(-1, num_frames, channels)
-            embeds = target_embeds[cells].view(-1, blocks, block_channels).transpose(0, 1)  # (N, m, d)
-            grid = torch.bmm(embeds, kernel).view(blocks, -1, height, width, offsets, channels)  # G at m
+            grid = torch.bmm(
+                embeds, kernel, out=grid_space[: blocks * count * offsets * channels].view(blocks, count, -1)
+            )
+            grid = grid.view(blocks, rois, height, width, offsets, channels)  # G at m
             # kernel_side[m', o] = G_o(m' - o): what meets cell m' through offset o
-            kernel_side = grid.new_zeros(grid.shape[1], height, width, offsets, blocks, channels)
+            kernel_side = kernel_side_space[:rois]
             for offset, (dy, dx) in enumerate(itertools.product(range(kernel_h), range(kernel_w))):
                 shift_y, shift_x = pad_h - dy, pad_w - dx
                 rows = slice(max(0, -shift_y), min(height, height - shift_y))
@@ -362,31 +400,52 @@ class TemporalRoIAlign(nn.Module):
                     slice(cols.start + shift_x, cols.stop + shift_x),
                 )
                 kernel_side[:, rows, cols, offset] = grid[:, :, source[0], source[1], offset].permute(1, 2, 3, 0, 4)
-            kernel_side = kernel_side.view(-1, offsets * blocks, channels)  # (m, (o, n), C)
-            met = torch.bmm(kernel_side, most_similar.transpose(1, 2))  # (m, (o, n), T)
+            met = met_space[: count * offsets * blocks * num_frames].view(count, offsets * blocks, num_frames)
+            torch.bmm(kernel_side.view(count, offsets * blocks, channels), most_similar.transpose(1, 2), out=met)
             met = F.pad(
-                met.view(-1, height, width, offsets, blocks * num_frames), (0, 0, 0, 0, pad_w, pad_w, pad_h, pad_h)
+                met.view(rois, height, width, offsets, blocks * num_frames), (0, 0, 0, 0, pad_w, pad_w, pad_h, pad_h)
             )
-            chunk_logits = sum(
-                met[:, dy : dy + height, dx : dx + width, dy * kernel_w + dx]
-                for dy, dx in itertools.product(range(kernel_h), range(kernel_w))
-            )  # (r, h, w, N*T)
-            logits.append(chunk_logits.reshape(-1, blocks, num_frames))
-        logits = (torch.cat(logits) + bias_logits.unsqueeze(2)) / math.sqrt(block_channels)  # (M, N, T)
-        return list(logits.permute(2, 0, 1).to(similarity_dtype(logits.dtype)))
+            chunk_logits = logits[cells]
+            chunk_logits.copy_(bias_logits.unsqueeze(2).expand_as(chunk_logits))
+            chunk_logits = chunk_logits.view(rois, height, width, blocks * num_frames)
+            for dy, dx in itertools.product(range(kernel_h), range(kernel_w)):
+                chunk_logits += met[:, dy : dy + height, dx : dx + width, dy * kernel_w + dx]
+        logits = logits.to(dtype) / math.sqrt(block_channels)  # (M, N, T)
+        return [target_logits] + list(logits.permute(2, 0, 1))
 
     def _rois_per_chunk(self, height: int, width: int, entries_per_cell: Optional[int] = None) -> int:
         """RoIs of ``h x w`` cells whose ``entries_per_cell`` entries each (default ``C``: their
         ``[r*h*w, C]`` features) fit the similarity chunk size."""
         return max(1, self.similarity_chunk_size // (height * width * (entries_per_cell or self.channels)))
 
+    def _unit_cells(self, roi_feats):
+        """``[M, C]`` the RoI cells as unit vectors (:func:`.normalize_cells`), a chunk of RoIs
+        at a time into the result (no ``[M, C]`` temporaries)."""
+        num_rois, channels, height, width = roi_feats.shape
+        rois = self._rois_per_chunk(height, width)
+        units = roi_feats.new_empty(num_rois * height * width, channels, dtype=similarity_dtype(roi_feats.dtype))
+        for start in range(0, max(num_rois, 1), rois):
+            units[start * height * width : (start + rois) * height * width] = normalize_cells(
+                rois_to_cells(roi_feats[start : start + rois])
+            )
+        return units
+
     def _embed_target(self, roi_feats):
         """``[M, C]`` TAFA's embedding ``psi`` of the target RoI cells (eq. 6), a chunk of RoIs
-        at a time (the convolution's workspace grows with its batch)."""
-        num_rois, _, height, width = roi_feats.shape
-        rois = self._rois_per_chunk(height, width)
-        chunks = [self.embed(roi_feats[start : start + rois]) for start in range(0, max(num_rois, 1), rois)]
-        return torch.cat([rois_to_cells(chunk) for chunk in chunks])
+        at a time, each written into the result as it is made. The convolution's workspace
+        grows with its batch, about ``9*C`` entries a cell on CPU: chunks of half the
+        similarity chunk size in those (9 RoIs of 7x7 at C=512) ran as fast as 41 RoIs did
+        (2026-12-02), with 1/4 of their workspace."""
+        num_rois, channels, height, width = roi_feats.shape
+        kernel_h, kernel_w = self.embed.kernel_size
+        rois = self._rois_per_chunk(height, width, kernel_h * kernel_w * channels // 2)
+        embeds = None
+        for start in range(0, max(num_rois, 1), rois):
+            chunk = self.embed(roi_feats[start : start + rois]).permute(0, 2, 3, 1)  # (r, h, w, C)
+            if embeds is None:  # in the embedding's dtype (autocast may lower it)
+                embeds = chunk.new_empty(num_rois, height, width, channels)
+            embeds[start : start + rois] = chunk
+        return embeds.view(-1, channels)
 
     def _most_similar_logits(self, projections, weights, indices, target_embeds, roi_shape):
         """Eq. 6 for one support frame, embedding its most similar features without forming them.
@@ -436,28 +495,33 @@ class TemporalRoIAlign(nn.Module):
             return roi_feats.new_full(shape, 1.0 / num_frames, dtype=similarity_dtype(roi_feats.dtype))
         return torch.stack(logits).softmax(dim=0)
 
-    def _aggregate(self, roi_feats, frame_feats, matches, attention):
-        """Step 4: ``sum_i attention_i * X_i`` (eq. 8), each ``X_i`` gathered on the fly (eq. 4).
+    def _aggregate(self, roi_feats, frames, support_rows, matches, attention):
+        """Step 4: ``sum_i attention_i * X_i`` (eq. 8), each ``X_i`` gathered on the fly (eq. 4),
+        into one ``[M, C]`` result a chunk of RoIs at a time.
 
         Args:
             roi_feats: ``[R, C, h, w]`` the target RoI features.
-            frame_feats: per support frame, its ``[C, H, W]`` features.
+            frames, support_rows: the support frames and their :meth:`_support_rows`.
 
         Returns:
             ``[M, C]`` aggregated cells, accumulated in the attention's dtype (>= float32).
         """
-        target_cells = rois_to_cells(roi_feats)  # (M, C)
-        num_cells, channels = target_cells.shape
+        num_rois, channels, height, width = roi_feats.shape
         blocks = attention.shape[2]
-        block_offsets = torch.arange(blocks, device=target_cells.device).view(1, blocks, 1)
-        grouped_target = target_cells.unflatten(1, (blocks, -1))  # (M, N', C/N')
-        aggregated = (attention[0].unsqueeze(2) * grouped_target).flatten(1)
-        del target_cells, grouped_target
-        for frame, (support_frame, (weights, indices)) in enumerate(zip(frame_feats, matches), start=1):
+        block_offsets = torch.arange(blocks, device=roi_feats.device).view(1, blocks, 1)
+        rois_per_chunk = self._rois_per_chunk(height, width)
+        starts = range(0, max(num_rois, 1), rois_per_chunk)  # one chunk, empty, for 0 RoIs (autograd)
+        chunks = [slice(start * height * width, (start + rois_per_chunk) * height * width) for start in starts]
+        aggregated = attention.new_empty(num_rois * height * width, blocks, channels // blocks)
+        for start, cells in zip(starts, chunks):
+            target_cells = rois_to_cells(roi_feats[start : start + rois_per_chunk]).unflatten(1, (blocks, -1))
+            aggregated[cells] = attention[0, cells].unsqueeze(2) * target_cells  # (m, N', C/N')
+        for frame, (weights, indices) in enumerate(matches):
             # Gather rows: (position p, block n) of the frame; bags: (cell m, block n).
-            block_rows = support_frame.flatten(1).t().reshape(-1, channels // blocks)  # (H*W*N', C/N')
-            bag_indices = indices.unsqueeze(1) * blocks + block_offsets  # (M, N', K)
-            bag_weights = weights.unsqueeze(1) * attention[frame].unsqueeze(2)  # (M, N', K)
-            gathered = gather_most_similar(block_rows, bag_indices.flatten(0, 1), bag_weights.flatten(0, 1))
-            aggregated += gathered.view(num_cells, channels).to(aggregated.dtype)
-        return aggregated
+            block_rows = self._frame_rows(frames, support_rows, frame, roi_feats.dtype).reshape(-1, channels // blocks)
+            for cells in chunks:
+                bag_indices = indices[cells].unsqueeze(1) * blocks + block_offsets  # (m, N', K)
+                bag_weights = weights[cells].unsqueeze(1) * attention[frame + 1, cells].unsqueeze(2)  # (m, N', K)
+                gathered = gather_most_similar(block_rows, bag_indices.flatten(0, 1), bag_weights.flatten(0, 1))
+                aggregated[cells] += gathered.view(bag_weights.shape[:2] + (channels // blocks,)).to(aggregated.dtype)
+        return aggregated.view(-1, channels)
