@@ -38,6 +38,7 @@ from detectron2.modeling import GeneralizedRCNN
 from detectron2.structures import Boxes
 from troi import add_troi_config
 from troi.engine import VideoFrames, VideoPredictor
+from troi.layers import SelsaReferenceProjections
 from troi.layers.temporal_roi_align import SupportEncoding
 from troi.modeling.poolers import TemporalROIPooler
 from troi.modeling.roi_heads.selsa_box_head import SelsaBoxHead
@@ -116,7 +117,8 @@ class StageProfiler:
             self.targets += [("troi", operator, "forward"), ("troi", operator, "encode_support")]
         if isinstance(head, SelsaBoxHead):
             self.targets += [("selsa", model.roi_heads, "selsa_references")]
-            self.targets += [("selsa", aggregator, "forward") for aggregator in head.aggregators.values()]
+            for aggregator in head.aggregators.values():
+                self.targets += [("selsa", aggregator, name) for name in ("forward", "project", "attend")]
         self.frames: List[Dict[str, float]] = []  # per frame, seconds per stage
         self.cpu_seconds: List[float] = []  # per frame
         self.memory: Dict[str, int] = defaultdict(int)  # per stage, the most RSS one call added
@@ -216,6 +218,9 @@ def cache_megabytes(cache) -> Dict[str, float]:
     seen, sizes = set(), defaultdict(int)
 
     def count(kind, tensor):
+        if isinstance(tensor, SelsaReferenceProjections):
+            count(kind, tensor.embeds)
+            count(kind, tensor.values)
         if isinstance(tensor, Boxes):
             tensor = tensor.tensor
         if isinstance(tensor, torch.Tensor):

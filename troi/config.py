@@ -23,11 +23,10 @@ def add_troi_config(cfg):
     # Similarity entries (RoI cells x support positions) computed at once; bounds memory.
     cfg.MODEL.TROI.SIMILARITY_CHUNK_SIZE = DEFAULT_SIMILARITY_CHUNK_SIZE  # 2**20
     # Precision of the search for the most similar points: "exact" (float32), or "bfloat16" /
-    # "float16": candidates found with that product and re-scored with float64 sums, as the
-    # exact search's are, so the chosen points' weights and features stay the exact search's
-    # (troi.layers.low_precision_search). Used
-    # only where the device multiplies it fast (tensor cores, AVX-512-BF16/AMX); elsewhere
-    # the search stays exact and the log says so once.
+    # "float16": candidates found with that product and re-scored as the exact search's are,
+    # so the chosen points' weights and features stay the exact search's
+    # (troi.layers.low_precision_search). Used only where the device multiplies it fast
+    # (tensor cores, AVX-512-BF16/AMX); elsewhere the search stays exact and the log says so once.
     cfg.MODEL.TROI.SIMILARITY_PRECISION = "exact"
     # ROI head branches whose RoI features are Temporal RoI Aligned when ENABLED: any of
     # "box", "mask" (TemporalROIHeads) and "track" (MaskTrackROIHeads); each has its own

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from troi.layers import SelsaAggregator
+from troi.layers import SelsaAggregator, SelsaReferenceProjections
 
 
 def test_matches_reference_implementation_and_its_state_dict(fixture_npz):
@@ -75,3 +75,16 @@ def test_half_precision_inputs_into_a_float32_module():
     x, ref_x = torch.randn(5, 16).half(), torch.randn(7, 16).half()
     out = module(x, ref_x)
     assert out.dtype == torch.float16 and torch.allclose(out.float(), module(x.float(), ref_x.float()), atol=1e-2)
+
+
+def test_projected_references_serve_any_keys_and_concatenate_by_rows():
+    torch.manual_seed(0)
+    aggregator = SelsaAggregator(16, 4).double()
+    x, first, second = (torch.randn(n, 16, dtype=torch.float64) for n in (3, 5, 2))
+    projected = SelsaReferenceProjections.cat([aggregator.project(first), aggregator.project(second)])
+    assert len(projected) == 7
+    assert torch.allclose(aggregator.attend(x, projected), aggregator(x, torch.cat([first, second])), atol=1e-12)
+    _, tail = projected.split([5, 2])
+    assert torch.allclose(aggregator.attend(x, tail), aggregator(x, second), atol=1e-12)
+    with pytest.raises(FloatingPointError, match="reference proposal features ref_x"):
+        aggregator.project(torch.full((2, 16), float("nan"), dtype=torch.float64))

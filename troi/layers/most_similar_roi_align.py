@@ -112,9 +112,10 @@ def most_similar_unit_points(
     normalised once, e.g. the cells once for all the support frames.
 
     Every search keeps a few candidates per cell and re-scores them from the cells' and the
-    positions' vectors with float64 sums (:func:`.rescore_candidates`): the top-K of those are
-    the points, and their softmaxed scores the weights. So which of two near-tied positions is
-    chosen is decided by float64, not by the product's float32 rounding, and what the
+    positions' vectors (:func:`.rescore_candidates`: float32 dot products, ranked again with
+    float64 sums where float32 cannot tell them apart): the top-K of those are the points,
+    and their softmaxed scores the weights. So which of two near-tied positions is chosen is
+    decided as float64 decides it, not by the product's float32 rounding, and what the
     product's own rounding or precision can change is only which positions are candidates.
 
     * Exact (``search_dtype`` None): a float32 product (a 1x1 convolution), ``K + 1``

@@ -7,13 +7,47 @@ the weighted sum of the transformed references, then one output projection.
 """
 
 import math
+from dataclasses import dataclass
+from typing import List, Sequence
 
 import torch
 from torch import nn
 
 from .shapes import check_channels, check_finite, check_rank, compute_dtype, similarity_dtype
 
-__all__ = ["SelsaAggregator"]
+__all__ = ["SelsaAggregator", "SelsaReferenceProjections"]
+
+
+@dataclass
+class SelsaReferenceProjections:
+    """What a :class:`SelsaAggregator` derives from reference proposals alone
+    (:meth:`SelsaAggregator.project`), for any keys: rows are references, so the projections
+    of several frames' references concatenate and split as the references do.
+
+    Attributes:
+        embeds: ``[M, C]`` the embedded references (``ref_fc_embed``).
+        values: ``[M, C]`` the transformed references (``ref_fc``).
+    """
+
+    embeds: torch.Tensor
+    values: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.embeds)
+
+    @staticmethod
+    def cat(projections: Sequence["SelsaReferenceProjections"]) -> "SelsaReferenceProjections":
+        """The projections of all of ``projections``' references, in order (at least one)."""
+        return SelsaReferenceProjections(
+            torch.cat([p.embeds for p in projections]), torch.cat([p.values for p in projections])
+        )
+
+    def split(self, sizes: List[int]) -> List["SelsaReferenceProjections"]:
+        """Consecutive groups of ``sizes`` references."""
+        return [
+            SelsaReferenceProjections(embeds, values)
+            for embeds, values in zip(self.embeds.split(sizes), self.values.split(sizes))
+        ]
 
 
 class SelsaAggregator(nn.Module):
@@ -48,29 +82,46 @@ class SelsaAggregator(nn.Module):
 
         Returns:
             ``[N, C]`` aggregated features, in ``x``'s dtype (computed in the module's, see
-            :func:`compute_dtype`). With ``M == 0`` the attention sum is empty, so the result
-            is ``fc(0)``: the output projection's bias.
+            :func:`compute_dtype`): :meth:`attend` of :meth:`project`. With ``M == 0`` the
+            attention sum is empty, so the result is ``fc(0)``: the output projection's bias.
 
         Raises:
             FloatingPointError: ``x`` or ``ref_x`` holds NaN or inf (one such reference
                 would make every key's output NaN).
         """
-        check_rank("x", x, 2, "[N, C]")
+        return self.attend(x, self.project(ref_x))
+
+    def project(self, ref_x: torch.Tensor) -> SelsaReferenceProjections:
+        """``[M, C]`` reference proposal features -> their :class:`SelsaReferenceProjections`
+        (in the module's dtype): what :meth:`attend` needs of them, computed once for every
+        key set they serve (e.g. a support frame's proposals for all its target frames).
+
+        Raises:
+            FloatingPointError: ``ref_x`` holds NaN or inf.
+        """
         check_rank("ref_x", ref_x, 2, "[M, C]")
-        check_channels("x", x, self.in_channels)
         check_channels("ref_x", ref_x, self.in_channels)
-        check_finite("the SELSA key proposal features x", x)
         check_finite("the SELSA reference proposal features ref_x", ref_x)
+        ref_x = ref_x.to(compute_dtype(self, ref_x))
+        return SelsaReferenceProjections(self.ref_fc_embed(ref_x), self.ref_fc(ref_x))
+
+    def attend(self, x: torch.Tensor, references: SelsaReferenceProjections) -> torch.Tensor:
+        """:meth:`forward` of keys ``x`` ``[N, C]`` over references given by their
+        :meth:`project`."""
+        check_rank("x", x, 2, "[N, C]")
+        check_channels("x", x, self.in_channels)
+        check_finite("the SELSA key proposal features x", x)
         input_dtype = x.dtype
-        x, ref_x = x.to(compute_dtype(self, x)), ref_x.to(compute_dtype(self, x))
+        x = x.to(compute_dtype(self, x))
         heads = self.num_attention_blocks
         head_channels = self.in_channels // heads
         keys = self.fc_embed(x).view(-1, heads, head_channels).transpose(0, 1)  # (heads, N, C/heads)
-        refs = self.ref_fc_embed(ref_x).view(-1, heads, head_channels).permute(1, 2, 0)  # (heads, C/heads, M)
-        values = self.ref_fc(ref_x).view(-1, heads, head_channels).transpose(0, 1)  # (heads, M, C/heads)
+        refs = references.embeds.view(-1, heads, head_channels).permute(1, 2, 0)  # (heads, C/heads, M)
+        values = references.values.view(-1, heads, head_channels).transpose(0, 1)  # (heads, M, C/heads)
         with torch.autocast(x.device.type, enabled=False):
             dtype = similarity_dtype(keys.dtype)
-            logits = torch.bmm(keys.to(dtype), refs.to(dtype)) / math.sqrt(head_channels)  # (heads, N, M)
+            # the scale on the N keys, not on the N x M logits
+            logits = torch.bmm(keys.to(dtype) / math.sqrt(head_channels), refs.to(dtype))  # (heads, N, M)
             weights = logits.softmax(dim=2)
             aggregated = torch.bmm(weights, values.to(dtype))  # (heads, N, C/heads)
         aggregated = aggregated.to(x.dtype).transpose(0, 1).reshape(-1, self.in_channels)  # (N, C)

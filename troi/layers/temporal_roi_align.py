@@ -10,7 +10,7 @@ similarity matrix. Algorithm, with ``M = R*h*w`` RoI cells:
 2. Pass over the support frames, one at a time (only ``[M, K]`` state is kept per frame):
    a. top-``K`` cosine-similar positions and their softmaxed scores for every cell, in
       chunks of at most ``similarity_chunk_size`` similarity entries (eq. 2-3): a few
-      candidates from a float32 product, re-scored with float64 sums
+      candidates from a float32 product, re-scored and ranked as float64 ranks them
       (:func:`.most_similar_unit_points`); with ``similarity_precision``
       "bfloat16"/"float16" on fast hardware, candidates from that product
       (:mod:`.low_precision_search`); given the cells' RoI Align sampling (as

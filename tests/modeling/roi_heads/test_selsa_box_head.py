@@ -52,3 +52,14 @@ def test_chosen_fc_layers_and_errors():
     assert list(head(aggregate_after_fc=[2]).aggregators) == ["fc2"]
     with pytest.raises(ValueError, match=r"aggregate_after_fc=\[3\] must index the 2 FC layers"):
         head(aggregate_after_fc=[3])
+
+
+def test_projected_references_give_the_same_features():
+    selsa = head()
+    x, ref = torch.randn(4, 4, 3, 3, dtype=torch.float64), torch.randn(5, 4, 3, 3, dtype=torch.float64)
+    frames = [selsa.frame_references(ref[:2]), selsa.frame_references(ref[2:])]
+    projected = selsa.set_references([selsa.project_references(frame) for frame in frames], [2, 3])
+    expected = selsa(x, selsa.set_references(frames, [2, 3]), [1, 3], [2, 3])
+    assert torch.allclose(selsa(x, projected, [1, 3], [2, 3]), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="aggregate_references"):
+        head(aggregate_references=True).project_references(frames[0])

@@ -1,6 +1,6 @@
 """SELSA box head: a FastRCNNConvFCHead whose FC features attend over the support proposals."""
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -8,19 +8,31 @@ from torch import nn
 from detectron2.config import configurable
 from detectron2.modeling.roi_heads.box_head import ROI_BOX_HEAD_REGISTRY, FastRCNNConvFCHead
 
-from ...layers import SelsaAggregator
+from ...layers import SelsaAggregator, SelsaReferenceProjections
 
 __all__ = ["SelsaBoxHead"]
 
+# One aggregator's references: ``[M, C]`` features, or their projections by the aggregator.
+References = Union[torch.Tensor, SelsaReferenceProjections]
 
-def aggregate_per_image(aggregator, x, ref_x, rows_per_image, refs_per_image):
+
+def aggregate_per_image(aggregator, x, ref_x: References, rows_per_image, refs_per_image):
     """``x + aggregator(x_i, ref_x_i)`` image by image: image ``i``'s rows of ``x`` attend
-    only over its own rows of ``ref_x``. ``[N, C]`` -> ``[N, C]``."""
+    only over its own rows of ``ref_x`` (features, or their :meth:`SelsaAggregator.project`).
+    ``[N, C]`` -> ``[N, C]``."""
+    attend = aggregator.attend if isinstance(ref_x, SelsaReferenceProjections) else aggregator
     aggregated = [
-        x_image + aggregator(x_image, ref_image)
+        x_image + attend(x_image, ref_image)
         for x_image, ref_image in zip(x.split(rows_per_image), ref_x.split(refs_per_image))
     ]
     return torch.cat(aggregated) if aggregated else x
+
+
+def concatenate(references: Sequence[References]) -> References:
+    """Several frames' references of one aggregator as one (all features or all projections)."""
+    if isinstance(references[0], SelsaReferenceProjections):
+        return SelsaReferenceProjections.cat(references)
+    return torch.cat(list(references))
 
 
 @ROI_BOX_HEAD_REGISTRY.register()
@@ -113,20 +125,28 @@ class SelsaBoxHead(FastRCNNConvFCHead):
                 references.append(ref_x)
         return references
 
-    def set_references(
-        self, frame_references: List[List[torch.Tensor]], refs_per_image: List[int]
-    ) -> List[torch.Tensor]:
+    def project_references(self, references: List[torch.Tensor]) -> List[SelsaReferenceProjections]:
+        """Per aggregator, its :meth:`SelsaAggregator.project` of the references it reads
+        (:meth:`frame_references` of a frame without ``aggregate_references``): what attending
+        over them needs, made once for every target frame they serve. :meth:`set_references`
+        and :meth:`forward` take them in place of the features."""
+        if self.aggregate_references:
+            raise ValueError("with aggregate_references, the later aggregators' references depend on the support set")
+        return [aggregator.project(refs) for aggregator, refs in zip(self.aggregators.values(), references)]
+
+    def set_references(self, frame_references: List[List[References]], refs_per_image: List[int]) -> List[References]:
         """The references of a support set from its frames' :meth:`frame_references`.
 
         Args:
             frame_references: per support frame (of all images, in order), its
-                :meth:`frame_references`; at least one.
+                :meth:`frame_references`, or without ``aggregate_references`` their
+                :meth:`project_references`; at least one.
             refs_per_image: how many of their rows each target image owns.
 
         Returns:
             one ``[M, C_k]`` tensor per aggregator, in FC order.
         """
-        references = [torch.cat(level) for level in zip(*frame_references)]
+        references = [concatenate(level) for level in zip(*frame_references)]
         if not self.aggregate_references:
             return references
         layers = self._layers()
@@ -149,15 +169,16 @@ class SelsaBoxHead(FastRCNNConvFCHead):
     def forward(
         self,
         x: torch.Tensor,
-        references: Optional[List[torch.Tensor]] = None,
+        references: Optional[List[References]] = None,
         rois_per_image: Optional[List[int]] = None,
         refs_per_image: Optional[List[int]] = None,
     ):
         """
         Args:
             x: ``[N, C, h, w]`` pooled features of the target proposals.
-            references: :meth:`set_references` of the support proposals, or None: those
-                of :attr:`frame_group`, if any, else no aggregation.
+            references: :meth:`set_references` of the support proposals (features or
+                projections), or None: those of :attr:`frame_group`, if any, else no
+                aggregation.
             rois_per_image, refs_per_image: rows of ``x`` / of each reference per image.
 
         Returns:

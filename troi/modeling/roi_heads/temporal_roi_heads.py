@@ -13,7 +13,7 @@ from ...layers.temporal_roi_align import SimilarPoints
 from ..frame_group_scope import FrameGroupScope, SelsaReferences
 from ..poolers import TemporalROIPooler, branch_pooler_from_config
 from ..support_frames import SupportFrames
-from .selsa_box_head import SelsaBoxHead
+from .selsa_box_head import SelsaBoxHead, concatenate
 
 __all__ = ["TemporalROIHeads"]
 
@@ -122,19 +122,20 @@ class TemporalROIHeads(StandardROIHeads):
         if not self.uses_support_proposals or support is None:
             return None
         per_image = [self._references_of(support, i) for i in range(len(support.counts))]
-        stacked = [torch.cat(level) for level in zip(*per_image)]
+        stacked = [concatenate(level) for level in zip(*per_image)]
         references = SelsaReferences(stacked, [len(r[0]) for r in per_image])
         references.rois_per_image = list(rois_per_image)
         return references
 
-    def _references_of(self, support: SupportFrames, target: int) -> List[torch.Tensor]:
+    def _references_of(self, support: SupportFrames, target: int) -> list:
         """SELSA references of one target frame: its support proposals' features at each
-        aggregator."""
+        aggregator (their projections unless ``aggregate_references``)."""
         if not support.counts[target]:
-            return [
+            empty = [
                 aggregator.fc.weight.new_zeros((0, aggregator.in_channels))
                 for aggregator in self.box_head.aggregators.values()
             ]
+            return empty if self.box_head.aggregate_references else self.box_head.project_references(empty)
         key = support.target_keys[target] if support.target_keys is not None else None
         # Only references aggregated over the set depend on it; the others are per frame.
         cache = support.references if key is not None and self.box_head.aggregate_references else None
@@ -152,14 +153,19 @@ class TemporalROIHeads(StandardROIHeads):
             cache[key] = references
         return references
 
-    def _frame_references(self, support: SupportFrames, index: int, boxes: Boxes) -> List[torch.Tensor]:
+    def _frame_references(self, support: SupportFrames, index: int, boxes: Boxes) -> list:
         """:meth:`SelsaBoxHead.frame_references` of support frame ``index``'s proposal
-        ``boxes`` (plain RoI Align: no frame group is set here), once per frame with encodings."""
+        ``boxes`` (plain RoI Align: no frame group is set here), projected by the aggregators
+        (:meth:`SelsaBoxHead.project_references`) unless ``aggregate_references``; once per
+        frame with encodings."""
         memo = support.encodings[index] if support.encodings is not None else {}
         if (self.box_head, "references") not in memo:
             features = [support.features[index][name][None] for name in self.box_in_features]
             pooled = self.box_pooler(features, [boxes])  # (m, C, h, w)
-            memo[self.box_head, "references"] = self.box_head.frame_references(pooled)
+            references = self.box_head.frame_references(pooled)
+            if not self.box_head.aggregate_references:
+                references = self.box_head.project_references(references)
+            memo[self.box_head, "references"] = references
         return memo[self.box_head, "references"]
 
     def similar_points(
