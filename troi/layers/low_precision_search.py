@@ -5,9 +5,10 @@ fast bfloat16 or float16 product (GPU tensor cores; CPU AVX-512-BF16/AMX), the s
 each cell's top-K points can run in it: the top :func:`candidate_count` positions of the
 low-precision similarities are candidates, their similarities are computed again in float32
 and ranked as float64 ranks them (:func:`rescore_candidates`, as the exact search's are), and
-the top-K of those are the points. So the softmax weights (eq. 3) and the gathered features (eq. 4) of the chosen
-points are the exact search's; only which points are chosen can differ from it, where a
-point outside the candidates beats one inside (measured: README, "The operators", Benchmark).
+the top-K of those are the points. So the softmax weights (eq. 3) and the gathered features
+(eq. 4) of the chosen points are the exact search's; only which points are chosen can differ
+from it, where a point outside the candidates beats one inside (measured: README, "The
+operators", Benchmark).
 
 Where the product is not fast, the search stays exact (float32) and says so once in the log.
 """

@@ -139,9 +139,7 @@ def most_similar_unit_points(
         raise ValueError(f"cell_sampling describes {len(cell_sampling)} cells, the search got {len(unit_cells)}")
     sampled = cell_sampling is not None and cell_sampling.search_pays()
     if sampled:
-        search_dtype = None
-    if sampled:
-        candidates = k + 2
+        search_dtype, candidates = None, k + 2
     else:
         candidates = k + 1 if search_dtype is None else candidate_count(k)
     candidates = min(candidates, positions)
