@@ -8,8 +8,9 @@ features). Each of these runs in its own process on the same inputs:
 
 * ``bare_product``: the similarity product as one matrix product ``(R*h*w x C) @ (C x
   T*H*W)`` of unit vectors, nothing else (the irreducible work);
-* ``chunked_product``: the same product the way the operator computes it (per frame, 1x1
-  convolutions of ``--chunk-size`` entries, no top-K), the fastest way found here;
+* ``chunked_product``: the same product the way the operator computes it (per frame,
+  products of ``--chunk-size`` entries as 1x1 convolutions or matrix products, whichever
+  this machine computes faster: ``troi.layers.similarity_product``; no top-K);
 * ``full_matrix``: eq. 2-8 written directly, with the whole similarity matrix, float32;
   ``full_matrix_float64`` the same in float64 (the values to compare with);
 * ``troi``: ``TemporalRoIAlign``, exact, as ``TemporalROIPooler`` calls it: given the RoI
@@ -107,13 +108,17 @@ def bare_product(roi_feats, support_feats):
 
 
 def chunked_product(roi_feats, support_feats, chunk_size):
-    """The same product as the operator computes it: per frame, 1x1 convolutions of at most
-    ``chunk_size`` entries, each chunk dropped once computed (no top-K)."""
+    """The same product as the operator computes it: per frame, products of at most
+    ``chunk_size`` entries the way this machine computes them faster
+    (``troi.layers.similarity_product``), each chunk dropped once computed (no top-K)."""
+    from troi.layers.similarity_product import similarity_product
+
     cells, support = unit_vectors(roi_feats, support_feats)
     rows = max(1, chunk_size // (support.shape[2] * support.shape[3]))
     for frame in support:
+        columns = frame.flatten(1).t().contiguous().t()  # (C, H*W), as the search holds it
         for start in range(0, cells.shape[0], rows):
-            F.conv2d(frame[None], cells[start : start + rows, :, None, None])
+            similarity_product(cells[start : start + rows], columns)
 
 
 def proposal_boxes(num, height, width, generator):

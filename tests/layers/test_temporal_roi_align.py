@@ -1,6 +1,7 @@
+import importlib
+
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -122,14 +123,14 @@ def test_zero_rois_and_zero_support_frames():
 
 def test_similarity_and_softmax_in_float32_under_autocast(monkeypatch):
     similarity_dtypes = []
-    conv2d = F.conv2d
+    search = importlib.import_module("troi.layers.most_similar_roi_align")
+    product = search.similarity_product
 
-    def recording_conv2d(input, weight, *args, **kwargs):
-        if weight.shape[-2:] == (1, 1):
-            similarity_dtypes.append((input.dtype, weight.dtype))
-        return conv2d(input, weight, *args, **kwargs)
+    def recording_product(rows, columns):
+        similarity_dtypes.append((rows.dtype, columns.dtype))
+        return product(rows, columns)
 
-    monkeypatch.setattr(F, "conv2d", recording_conv2d)
+    monkeypatch.setattr(search, "similarity_product", recording_product)
     operator = TemporalRoIAlign(8, 2, 4)
     roi, support = torch.randn(3, 8, 7, 7), torch.randn(2, 8, 5, 6)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from .low_precision_search import candidate_count, rescore_candidates
 from .roi_cell_sampling import sampled_candidates
+from .similarity_product import similarity_product
 from .shapes import check_channels, check_rank, cells_to_rois, rois_to_cells, similarity_dtype
 
 __all__ = [
@@ -118,8 +119,8 @@ def most_similar_unit_points(
     decided as float64 decides it, not by the product's float32 rounding, and what the
     product's own rounding or precision can change is only which positions are candidates.
 
-    * Exact (``search_dtype`` None): a float32 product (a 1x1 convolution), ``K + 1``
-      candidates.
+    * Exact (``search_dtype`` None): a float32 product (:func:`.similarity_product`),
+      ``K + 1`` candidates.
     * ``search_dtype`` bfloat16 or float16: that product, :func:`.candidate_count` candidates
       (:mod:`.low_precision_search`): the exact search's points, except where a point
       outside the candidates would have been chosen.
@@ -150,15 +151,12 @@ def most_similar_unit_points(
     with torch.autocast(device.type, enabled=False), float32_convolutions(device):
         normalized_support = normalized_support.to(unit_cells.dtype)
         support_rows = normalized_support.flatten(1).t().contiguous()  # (H*W, C)
-        search_rows = support_rows.to(search_dtype) if search_dtype is not None else None
+        product_dtype = search_dtype or unit_cells.dtype
+        search_columns = support_rows.to(product_dtype).t()  # (C, H*W), positions' vectors contiguous
 
         def search(chunk):  # (m, C) -> weights, positions (m, k)
-            with torch.no_grad():
-                if search_rows is not None:  # a matrix product: faster than a 1x1 convolution in bfloat16
-                    similarity = chunk.to(search_rows.dtype) @ search_rows.t()  # (m, H*W)
-                else:  # a 1x1 convolution is eq. 2's product, faster than a matrix product in float32 on CPU
-                    similarity = F.conv2d(normalized_support[None], chunk[:, :, None, None]).flatten(2)[0]  # (m, H*W)
-                chosen = similarity.topk(candidates, dim=1).indices
+            similarity = similarity_product(chunk.to(product_dtype), search_columns)  # (m, H*W)
+            chosen = similarity.topk(candidates, dim=1).indices
             return rescore_candidates(chunk, support_rows, chosen, k)
 
         if sampled:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .shapes import check_rank, similarity_dtype
+from .similarity_product import similarity_product
 
 __all__ = ["RoICellSampling", "roi_align_sampling", "sampled_candidates"]
 
@@ -185,13 +186,12 @@ def sampled_candidates(
         return torch.zeros((0, count), dtype=torch.long, device=support_rows.device)
     positions, total = len(sampling.position_feats), support_rows.shape[1]
     columns = max(count, 4 * chunk_size // max(positions, 1))
-    target_kernels = sampling.position_feats.to(support_rows.dtype)[:, :, None, None]
+    target_rows = sampling.position_feats.to(support_rows.dtype)
     best_scores = best = None
     with torch.no_grad():
         for first in range(0, total, columns):
             block = support_rows[:, first : first + columns]
-            # F_t F_s^T for the block, as a 1x1 convolution (faster than a matrix product on CPU)
-            product = F.conv2d(block[None, :, None], target_kernels).view(positions, -1)  # (U, b)
+            product = similarity_product(target_rows, block)  # F_t F_s^T for the block: (U, b)
             rows = max(1, chunk_size // product.shape[1])
             found = [
                 sampling.bag(product, start, start + rows).topk(min(count, product.shape[1]), dim=1)
