@@ -451,11 +451,17 @@ def train_step_worker(troi_enabled, args):
 
 
 def train_step_benchmark(args):
-    results = {}
+    """``--rounds`` rounds of one process per model, in alternating order (so that a drift of
+    the machine's speed reaches both); per model the fastest step and pooler, the least peak."""
+    runs = {"roi_align": [], "troi": []}
     with tempfile.TemporaryDirectory(prefix="bench_troi_") as tmp:
-        for name in ("roi_align", "troi"):
-            results[name] = run_in_process(f"train_step_{name}", args, "", os.path.join(tmp, name))
-    troi, plain = results["troi"], results["roi_align"]
+        for round_index in range(args.rounds):
+            for name in sorted(runs, reverse=bool(round_index % 2)):
+                runs[name].append(run_in_process(f"train_step_{name}", args, "", os.path.join(tmp, name)))
+    troi, plain = (
+        {key: min(run[key] for run in runs[name]) for key in runs[name][0]} for name in ("troi", "roi_align")
+    )
+    round_ratios = [round(t["step_seconds"] / p["step_seconds"], 3) for t, p in zip(runs["troi"], runs["roi_align"])]
     print(
         json.dumps(
             {
@@ -468,6 +474,8 @@ def train_step_benchmark(args):
                 "roi_align_step_seconds": round(plain["step_seconds"], 3),
                 "troi_step_seconds": round(troi["step_seconds"], 3),
                 "step_time_ratio": round(troi["step_seconds"] / plain["step_seconds"], 3),
+                "rounds": args.rounds,
+                "round_step_time_ratios": round_ratios,
                 "device": args.device,
                 "roi_align_peak_memory_mb": round(plain["peak_memory_mb"], 1),
                 "troi_peak_memory_mb": round(troi["peak_memory_mb"], 1),
@@ -502,6 +510,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (min is kept)")
+    parser.add_argument("--rounds", type=int, default=1, help="train_step: processes per model, alternating")
     parser.add_argument("--tie-margin", type=float, default=1e-6, help="near-tie: K-th vs (K+1)-th gap below this")
     parser.add_argument("--wrong-above", type=float, default=1e-4, help="wrong cell: error vs float64 above this")
     parser.add_argument(

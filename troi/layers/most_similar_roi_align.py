@@ -18,6 +18,7 @@ from .low_precision_search import candidate_count, rescore_candidates
 from .roi_cell_sampling import sampled_candidates
 from .similarity_product import similarity_product
 from .shapes import check_channels, check_rank, cells_to_rois, rois_to_cells, similarity_dtype
+from .top_k import top_k
 
 __all__ = [
     "DEFAULT_SIMILARITY_CHUNK_SIZE",
@@ -156,17 +157,19 @@ def most_similar_unit_points(
 
         def search(chunk):  # (m, C) -> weights, positions (m, k)
             similarity = similarity_product(chunk.to(product_dtype), search_columns)  # (m, H*W)
-            chosen = similarity.topk(candidates, dim=1).indices
+            chosen = top_k(similarity, candidates)[1]
             return rescore_candidates(chunk, support_rows, chosen, k)
 
+        # split, not sliced: under autograd one backward for all chunks, not one each
+        chunks = unit_cells.split(rows) if len(unit_cells) else ()
         if sampled:
             chosen = sampled_candidates(cell_sampling, normalized_support, candidates, chunk_size)
             matches = [
-                rescore_candidates(unit_cells[start : start + rows], support_rows, chosen[start : start + rows], k)
-                for start in range(0, unit_cells.shape[0], rows)
+                rescore_candidates(cells, support_rows, cell_candidates, k)
+                for cells, cell_candidates in zip(chunks, chosen.split(rows))
             ]
         else:
-            matches = [search(unit_cells[start : start + rows]) for start in range(0, unit_cells.shape[0], rows)]
+            matches = [search(cells) for cells in chunks]
     if not matches:
         return unit_cells.new_zeros((0, k)), unit_cells.new_zeros((0, k), dtype=torch.long)
     return torch.cat([weights for weights, _ in matches]), torch.cat([chosen for _, chosen in matches])

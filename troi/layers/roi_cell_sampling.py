@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from .shapes import check_rank, similarity_dtype
 from .similarity_product import similarity_product
+from .top_k import top_k
 
 __all__ = ["RoICellSampling", "roi_align_sampling", "sampled_candidates"]
 
@@ -194,7 +195,7 @@ def sampled_candidates(
             product = similarity_product(target_rows, block)  # F_t F_s^T for the block: (U, b)
             rows = max(1, chunk_size // product.shape[1])
             found = [
-                sampling.bag(product, start, start + rows).topk(min(count, product.shape[1]), dim=1)
+                top_k(sampling.bag(product, start, start + rows), min(count, product.shape[1]))
                 for start in range(0, len(sampling), rows)
             ]
             scores = torch.cat([values for values, _ in found])

@@ -104,6 +104,13 @@ class SimilarPoints:
 SupportInput = Union[torch.Tensor, Sequence[SupportEncoding]]
 
 
+def _concatenates(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether chunked results are concatenated rather than written into one result: under
+    autograd, where each chunk written into a slice would cost its backward a copy and a
+    zeroing of the whole result's gradient (``CopySlices``)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 class TemporalRoIAlign(nn.Module):
     """Temporal RoI features of target-frame RoIs from their support frames.
 
@@ -420,11 +427,15 @@ class TemporalRoIAlign(nn.Module):
 
     def _unit_cells(self, roi_feats):
         """``[M, C]`` the RoI cells as unit vectors (:func:`.normalize_cells`), a chunk of RoIs
-        at a time into the result (no ``[M, C]`` temporaries)."""
+        at a time into the result (no ``[M, C]`` temporaries); concatenated under autograd
+        (:func:`_concatenates`)."""
         num_rois, channels, height, width = roi_feats.shape
         rois = self._rois_per_chunk(height, width)
+        starts = range(0, max(num_rois, 1), rois)
+        if _concatenates(roi_feats):
+            return torch.cat([normalize_cells(rois_to_cells(chunk)) for chunk in roi_feats.split(rois)])
         units = roi_feats.new_empty(num_rois * height * width, channels, dtype=similarity_dtype(roi_feats.dtype))
-        for start in range(0, max(num_rois, 1), rois):
+        for start in starts:
             units[start * height * width : (start + rois) * height * width] = normalize_cells(
                 rois_to_cells(roi_feats[start : start + rois])
             )
@@ -435,12 +446,17 @@ class TemporalRoIAlign(nn.Module):
         at a time, each written into the result as it is made. The convolution's workspace
         grows with its batch, about ``9*C`` entries a cell on CPU: chunks of half the
         similarity chunk size in those (9 RoIs of 7x7 at C=512) ran as fast as 41 RoIs did
-        (2026-12-02), with 1/4 of their workspace."""
+        (2026-12-02), with 1/4 of their workspace. Concatenated under autograd
+        (:func:`_concatenates`)."""
         num_rois, channels, height, width = roi_feats.shape
         kernel_h, kernel_w = self.embed.kernel_size
         rois = self._rois_per_chunk(height, width, kernel_h * kernel_w * channels // 2)
+        starts = range(0, max(num_rois, 1), rois)
+        if _concatenates(roi_feats, self.embed.weight, self.embed.bias):
+            chunks = [self.embed(chunk).permute(0, 2, 3, 1) for chunk in roi_feats.split(rois)]
+            return torch.cat(chunks).reshape(-1, channels)
         embeds = None
-        for start in range(0, max(num_rois, 1), rois):
+        for start in starts:
             chunk = self.embed(roi_feats[start : start + rois]).permute(0, 2, 3, 1)  # (r, h, w, C)
             if embeds is None:  # in the embedding's dtype (autocast may lower it)
                 embeds = chunk.new_empty(num_rois, height, width, channels)
@@ -509,13 +525,19 @@ class TemporalRoIAlign(nn.Module):
         num_rois, channels, height, width = roi_feats.shape
         blocks = attention.shape[2]
         block_offsets = torch.arange(blocks, device=roi_feats.device).view(1, blocks, 1)
-        rois_per_chunk = self._rois_per_chunk(height, width)
+        # under autograd one chunk, accumulated out of place (:func:`_concatenates`)
+        functional = _concatenates(roi_feats, attention, support_rows, *(weights for weights, _ in matches))
+        rois_per_chunk = max(num_rois, 1) if functional else self._rois_per_chunk(height, width)
         starts = range(0, max(num_rois, 1), rois_per_chunk)  # one chunk, empty, for 0 RoIs (autograd)
         chunks = [slice(start * height * width, (start + rois_per_chunk) * height * width) for start in starts]
         aggregated = attention.new_empty(num_rois * height * width, blocks, channels // blocks)
         for start, cells in zip(starts, chunks):
             target_cells = rois_to_cells(roi_feats[start : start + rois_per_chunk]).unflatten(1, (blocks, -1))
-            aggregated[cells] = attention[0, cells].unsqueeze(2) * target_cells  # (m, N', C/N')
+            target_term = attention[0, cells].unsqueeze(2) * target_cells  # (m, N', C/N')
+            if functional:
+                aggregated = target_term
+            else:
+                aggregated[cells] = target_term
         for frame, (weights, indices) in enumerate(matches):
             # Gather rows: (position p, block n) of the frame; bags: (cell m, block n).
             block_rows = self._frame_rows(frames, support_rows, frame, roi_feats.dtype).reshape(-1, channels // blocks)
@@ -523,5 +545,9 @@ class TemporalRoIAlign(nn.Module):
                 bag_indices = indices[cells].unsqueeze(1) * blocks + block_offsets  # (m, N', K)
                 bag_weights = weights[cells].unsqueeze(1) * attention[frame + 1, cells].unsqueeze(2)  # (m, N', K)
                 gathered = gather_most_similar(block_rows, bag_indices.flatten(0, 1), bag_weights.flatten(0, 1))
-                aggregated[cells] += gathered.view(bag_weights.shape[:2] + (channels // blocks,)).to(aggregated.dtype)
-        return aggregated.view(-1, channels)
+                gathered = gathered.view(bag_weights.shape[:2] + (channels // blocks,)).to(aggregated.dtype)
+                if functional:
+                    aggregated = aggregated + gathered
+                else:
+                    aggregated[cells] += gathered
+        return aggregated.reshape(-1, channels)
