@@ -263,6 +263,7 @@ def run_in_process(implementation, args, inputs_path, output_path):
     command += ["--chunk-size", str(args.chunk_size)] + (["--force-precision"] if args.force_precision else [])
     command += ["--config-file", args.config_file, "--image-size", *map(str, args.image_size)]
     command += ["--support-frames", str(args.support_frames), "--device", args.device]
+    command += ["--flush-denormal"] if args.flush_denormal else []
     if args.low_precision_rois is not None:
         command += ["--low-precision-rois", str(args.low_precision_rois)]
     completed = subprocess.run(command, capture_output=True, text=True)
@@ -385,6 +386,8 @@ def train_step_worker(troi_enabled, args):
     from troi import add_troi_config
 
     device = torch.device(args.device)
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
     cfg = get_cfg()
     add_troi_config(cfg)
     cfg.merge_from_file(args.config_file)
@@ -475,6 +478,7 @@ def train_step_benchmark(args):
                 "troi_step_seconds": round(troi["step_seconds"], 3),
                 "step_time_ratio": round(troi["step_seconds"] / plain["step_seconds"], 3),
                 "rounds": args.rounds,
+                "flush_denormal": args.flush_denormal,
                 "round_step_time_ratios": round_ratios,
                 "device": args.device,
                 "roi_align_peak_memory_mb": round(plain["peak_memory_mb"], 1),
@@ -511,6 +515,11 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (min is kept)")
     parser.add_argument("--rounds", type=int, default=1, help="train_step: processes per model, alternating")
+    parser.add_argument(
+        "--flush-denormal",
+        action="store_true",
+        help="train_step: denormal floats computed as 0 (torch.set_flush_denormal)",
+    )
     parser.add_argument("--tie-margin", type=float, default=1e-6, help="near-tie: K-th vs (K+1)-th gap below this")
     parser.add_argument("--wrong-above", type=float, default=1e-4, help="wrong cell: error vs float64 above this")
     parser.add_argument(
