@@ -431,11 +431,10 @@ class TemporalRoIAlign(nn.Module):
         (:func:`_concatenates`)."""
         num_rois, channels, height, width = roi_feats.shape
         rois = self._rois_per_chunk(height, width)
-        starts = range(0, max(num_rois, 1), rois)
         if _concatenates(roi_feats):
             return torch.cat([normalize_cells(rois_to_cells(chunk)) for chunk in roi_feats.split(rois)])
         units = roi_feats.new_empty(num_rois * height * width, channels, dtype=similarity_dtype(roi_feats.dtype))
-        for start in starts:
+        for start in range(0, max(num_rois, 1), rois):
             units[start * height * width : (start + rois) * height * width] = normalize_cells(
                 rois_to_cells(roi_feats[start : start + rois])
             )
@@ -451,12 +450,11 @@ class TemporalRoIAlign(nn.Module):
         num_rois, channels, height, width = roi_feats.shape
         kernel_h, kernel_w = self.embed.kernel_size
         rois = self._rois_per_chunk(height, width, kernel_h * kernel_w * channels // 2)
-        starts = range(0, max(num_rois, 1), rois)
         if _concatenates(roi_feats, self.embed.weight, self.embed.bias):
             chunks = [self.embed(chunk).permute(0, 2, 3, 1) for chunk in roi_feats.split(rois)]
             return torch.cat(chunks).reshape(-1, channels)
         embeds = None
-        for start in starts:
+        for start in range(0, max(num_rois, 1), rois):
             chunk = self.embed(roi_feats[start : start + rois]).permute(0, 2, 3, 1)  # (r, h, w, C)
             if embeds is None:  # in the embedding's dtype (autocast may lower it)
                 embeds = chunk.new_empty(num_rois, height, width, channels)
@@ -530,7 +528,7 @@ class TemporalRoIAlign(nn.Module):
         rois_per_chunk = max(num_rois, 1) if functional else self._rois_per_chunk(height, width)
         starts = range(0, max(num_rois, 1), rois_per_chunk)  # one chunk, empty, for 0 RoIs (autograd)
         chunks = [slice(start * height * width, (start + rois_per_chunk) * height * width) for start in starts]
-        aggregated = attention.new_empty(num_rois * height * width, blocks, channels // blocks)
+        aggregated = None if functional else attention.new_empty(num_rois * height * width, blocks, channels // blocks)
         for start, cells in zip(starts, chunks):
             target_cells = rois_to_cells(roi_feats[start : start + rois_per_chunk]).unflatten(1, (blocks, -1))
             target_term = attention[0, cells].unsqueeze(2) * target_cells  # (m, N', C/N')

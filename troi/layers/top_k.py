@@ -19,21 +19,21 @@ __all__ = ["GROUP", "top_k"]
 GROUP = 4
 
 
-def top_k(scores: torch.Tensor, k: int, group: int = GROUP):
+def top_k(scores: torch.Tensor, k: int):
     """``scores.topk(k, dim=1)`` for ``[m, n]`` scores (``k <= n``): values ``[m, k]``, best
     first, equal to ``torch.topk``'s, and their columns ``[m, k]`` (which of equal scores is
     taken may differ). Through group maxima (module docstring) on CPU when ``n`` has at least
-    ``k`` groups of ``group``; ``torch.topk`` otherwise."""
+    ``k`` groups of :data:`GROUP`; ``torch.topk`` otherwise."""
     rows, columns = scores.shape
-    groups = columns // group
-    if scores.device.type != "cpu" or groups < k or group < 2:
+    groups = columns // GROUP
+    if scores.device.type != "cpu" or groups < k:
         return scores.topk(k, dim=1)
-    grouped = scores[:, : groups * group].unflatten(1, (group, groups))  # (m, g, n/g): column i*n/g + j
+    grouped = scores[:, : groups * GROUP].unflatten(1, (GROUP, groups))  # (m, g, n/g): column i*n/g + j
     best_groups = grouped.amax(dim=1).topk(k, dim=1).indices  # (m, k)
-    offsets = torch.arange(group, device=scores.device) * groups
+    offsets = torch.arange(GROUP, device=scores.device) * groups
     chosen = (best_groups[:, :, None] + offsets).flatten(1)  # (m, k*g)
-    if groups * group < columns:  # the columns past the last whole group are always candidates
-        tail = torch.arange(groups * group, columns, device=scores.device)
+    if groups * GROUP < columns:  # the columns past the last whole group are always candidates
+        tail = torch.arange(groups * GROUP, columns, device=scores.device)
         chosen = torch.cat([chosen, tail.expand(rows, -1)], dim=1)
     values, order = scores.gather(1, chosen).topk(k, dim=1)
     return values, chosen.gather(1, order)
