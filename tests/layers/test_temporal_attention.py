@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from troi.layers import TemporalAttentionalFeatureAggregation
+from troi.layers.temporal_attention import frame_weights
 
 
 def fixture_module(data):
@@ -71,3 +72,31 @@ def test_half_precision_inputs_into_a_float32_module():
     out = module(target, support)
     assert out.dtype == torch.bfloat16
     assert torch.allclose(out.float(), module(target.float(), support.float()), atol=0.05, rtol=0.02)
+
+
+def is_denormal(tensor):
+    return (tensor != 0) & (tensor.abs() < torch.finfo(tensor.dtype).tiny)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_frame_weights_are_the_softmax_where_no_weight_is_negligible(dtype):
+    logits = torch.randn(15, 40, 4, dtype=dtype) * 3
+    assert torch.equal(frame_weights(logits), logits.softmax(0))
+
+
+def test_frame_weights_of_a_saturated_softmax_hold_no_denormals_nor_their_gradients():
+    generator = torch.Generator().manual_seed(0)
+    logits = (torch.randn(15, 300, 4, generator=generator) * 60).requires_grad_()
+    plain = logits.softmax(0)
+    assert is_denormal(plain).any()  # what the plain softmax holds
+    weights = frame_weights(logits)
+    assert not is_denormal(weights).any()
+    dropped = weights == 0
+    assert dropped.any()
+    # what is dropped is below eps**2 of the largest weight, and the rest is the softmax's
+    largest = plain.amax(0, keepdim=True).detach()
+    assert (plain[dropped] <= (largest * torch.finfo(torch.float32).eps ** 2).expand_as(plain)[dropped]).all()
+    assert torch.allclose(weights[~dropped], plain[~dropped], rtol=1e-6, atol=0)
+    assert torch.allclose(weights.sum(0), torch.ones(300, 4))
+    (gradient,) = torch.autograd.grad(weights, logits, torch.randn(15, 300, 4, generator=generator))
+    assert not is_denormal(gradient).any() and (gradient[dropped] == 0).all()

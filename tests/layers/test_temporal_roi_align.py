@@ -309,3 +309,40 @@ def test_a_sampling_of_other_cells_is_rejected():
     roi_feats, sampling = sampled_rois(generator)
     with pytest.raises(ValueError, match=r"cell_sampling describes 1960 cells, the search got 1911"):
         TemporalRoIAlign(16, 2, 4).double()(roi_feats[1:], torch.randn(2, 16, 7, 9, dtype=torch.float64), sampling)
+
+
+class DenormalOutputs(TorchDispatchMode):
+    """Records the ops whose floating-point outputs hold denormal numbers (but for
+    uninitialised memory, ``empty``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if "empty" in str(func):
+            return out
+        for tensor in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+                if ((tensor != 0) & (tensor.abs() < torch.finfo(tensor.dtype).tiny)).any():
+                    self.ops.add(str(func))
+        return out
+
+
+def test_saturated_attention_computes_no_denormals():
+    """Large features (as at random initialisation) saturate TAFA's softmax; the operator
+    still equals the float64 reference, and neither its forward nor its backward computes
+    denormal numbers (slow on CPUs)."""
+    generator = torch.Generator().manual_seed(0)
+    operator = TemporalRoIAlign(16, 2, 4, similarity_chunk_size=500)
+    roi = (torch.randn(6, 16, 7, 7, generator=generator) * 50).requires_grad_()
+    support = (torch.randn(3, 16, 9, 11, generator=generator) * 50).requires_grad_()
+    reference = TemporalAttentionalFeatureAggregation(16, 4).double()
+    reference.embed.load_state_dict(operator.embed.state_dict())
+    expected = reference(roi.double(), most_similar_roi_align(roi.double(), support.double(), 2))
+    with DenormalOutputs() as denormals:
+        out = operator(roi, support)
+        out.square().sum().backward()
+    assert torch.allclose(out.double(), expected, rtol=1e-5, atol=1e-3)
+    assert not denormals.ops

@@ -60,7 +60,7 @@ from .shapes import (
     rois_to_cells,
     similarity_dtype,
 )
-from .temporal_attention import attention_embedding, attention_logits
+from .temporal_attention import attention_embedding, attention_logits, frame_weights
 
 __all__ = ["SimilarPoints", "SupportEncoding", "TemporalRoIAlign"]
 
@@ -501,13 +501,13 @@ class TemporalRoIAlign(nn.Module):
         return torch.cat(logits) if logits else target_embeds.new_zeros((0, self.num_attention_blocks))
 
     def _attention(self, logits, num_frames, roi_feats):
-        """Step 3: ``[T+1, M, N']`` weights over the frames (eq. 7); uniform, ``N' = 1``,
-        when ``N == 0``."""
+        """Step 3: ``[T+1, M, N']`` weights over the frames (eq. 7, :func:`.frame_weights`);
+        uniform, ``N' = 1``, when ``N == 0``."""
         if not logits:
             num_rois, _, height, width = roi_feats.shape
             shape = (num_frames, num_rois * height * width, 1)
             return roi_feats.new_full(shape, 1.0 / num_frames, dtype=similarity_dtype(roi_feats.dtype))
-        return torch.stack(logits).softmax(dim=0)
+        return frame_weights(torch.stack(logits))
 
     def _aggregate(self, roi_feats, frames, support_rows, matches, attention):
         """Step 4: ``sum_i attention_i * X_i`` (eq. 8), each ``X_i`` gathered on the fly (eq. 4),
