@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from detectron2.config import get_cfg
+from detectron2.layers import ROIAlign
 from detectron2.modeling.poolers import ROIPooler, assign_boxes_to_levels
 from detectron2.structures import Boxes
 
@@ -28,8 +29,8 @@ def test_each_image_uses_its_own_support_frames():
     plain = ROIPooler(scales=(1 / 16,), **POOLER_ARGS)(features, boxes)
     assert torch.allclose(out[:3], operator(plain[:3], supports[0][0]), atol=1e-6)
     assert torch.allclose(out[3:], operator(plain[3:], supports[1][0]), atol=1e-6)
-    assert torch.equal(pooler(features, boxes), plain)  # no supports: RoI Align
-    assert torch.equal(pooler(features, boxes, [None, supports[1]])[:3], plain[:3])
+    assert torch.allclose(pooler(features, boxes), plain, atol=1e-6)  # no supports: RoI Align
+    assert torch.allclose(pooler(features, boxes, [None, supports[1]])[:3], plain[:3], atol=1e-6)
 
 
 def test_fpn_rois_search_the_support_features_of_their_own_level():
@@ -109,3 +110,27 @@ def test_many_rois_search_through_the_poolers_sampling_with_the_same_result():
         pooler_type="ROIPool",
     )
     assert roi_pool.cell_sampling(0, features[0][0], boxes[0].tensor) is None
+
+
+@pytest.mark.parametrize("pooler_type, sampling_ratio", [("ROIAlignV2", 2), ("ROIAlign", 0), ("ROIAlignV2", 0)])
+def test_on_cpu_roi_align_runs_through_the_bags_with_its_values_and_gradients(monkeypatch, pooler_type, sampling_ratio):
+    args = dict(output_size=7, scales=(1 / 4, 1 / 8, 1 / 16), sampling_ratio=sampling_ratio, pooler_type=pooler_type)
+    pooler = TemporalROIPooler(temporal_roi_align=TemporalRoIAlign(4, 1, 0), in_features=["p2", "p3", "p4"], **args)
+    generator = torch.Generator().manual_seed(0)
+    features = [torch.randn(2, 4, 128 // s, 96 // s, generator=generator, dtype=torch.float64) for s in (4, 8, 16)]
+    corners = torch.rand(9, 2, generator=generator, dtype=torch.float64) * 80 - 10
+    sizes = 2 + torch.rand(9, 2, generator=generator, dtype=torch.float64) * 400
+    boxes = [Boxes(torch.cat([corners, corners + sizes], dim=1)), Boxes(torch.zeros(0, 4, dtype=torch.float64))]
+    boxes = boxes[::-1] + [boxes[0]]  # images without, with, with RoIs: (3, 4, ...) features
+    features = [torch.cat([level, level[:1]]).requires_grad_() for level in features]
+    assert len(set(assign_boxes_to_levels(boxes, 2, 4, 224, 4).tolist())) == 3  # RoIs on every level
+    expected = ROIPooler(**args)(features, boxes)
+    expected_grads = torch.autograd.grad(expected.square().sum(), features)
+    assert pooler.aligns_through_bags(features)
+    monkeypatch.setattr(ROIAlign, "forward", lambda *_: pytest.fail("torchvision's roi_align ran"))
+    out = pooler(features, boxes)
+    assert out.shape == expected.shape and torch.allclose(out, expected, rtol=0, atol=1e-12)
+    grads = torch.autograd.grad(out.square().sum(), features)
+    assert all(torch.allclose(g, e, rtol=0, atol=1e-10) for g, e in zip(grads, expected_grads))
+    no_rois = pooler(features, [Boxes(torch.zeros(0, 4, dtype=torch.float64))] * 3)
+    assert no_rois.shape == (0, 4, 7, 7)

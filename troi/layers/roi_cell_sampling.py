@@ -36,13 +36,15 @@ class RoICellSampling:
     over ``j`` in ``bounds[m]:bounds[m + 1]``.
 
     Attributes:
-        position_feats: ``[U, C]`` the map's features at the ``U`` positions some cell samples
-            (no gradient: the sampling only ranks candidates).
+        positions: ``[U]`` the map's ``H*W`` positions (row-major) some cell samples.
+        position_feats: ``[U, C]`` the map's features there (no gradient: the search only
+            ranks candidates with them).
         indices: ``[E]`` rows of ``position_feats``.
         weights: ``[E]`` their weights (bilinear weight over the bin's sample count).
         bounds: ``[M + 1]`` where each cell's entries start, then ``E``.
     """
 
+    positions: torch.Tensor
     position_feats: torch.Tensor
     indices: torch.Tensor
     weights: torch.Tensor
@@ -54,6 +56,19 @@ class RoICellSampling:
     def cells(self, start: int = 0, stop: int = None) -> torch.Tensor:
         """``[stop - start, C]`` the cells ``start:stop`` (default all) it samples."""
         return self.bag(self.position_feats, start, stop)
+
+    def align(self, feature_map: torch.Tensor) -> torch.Tensor:
+        """``[M, C]`` RoI Align's cells of ``feature_map [C, H, W]`` (the sampled map, or one of
+        its shape), differentiable in it: the bags of its rows at :attr:`positions`, summed in
+        at least float32 (as autocast runs ``roi_align``) and returned in its dtype.
+
+        On CPU this is several times faster than torchvision's ``roi_align`` (which runs
+        on one thread), and its backward (a gather's) many times: 300 RoIs of 7x7 cells,
+        2x2 samples, on a 512 x 38 x 50 map, 2 threads (2026-12-03): 5.2-6.8 ms against
+        99-154 ms forward, 23 ms with making the sampling; forward + backward with the
+        sampling 76 ms against 0.87-0.98 s."""
+        rows = feature_map.flatten(1).t().index_select(0, self.positions)  # (U, C)
+        return self.bag(rows.to(self.weights.dtype)).to(feature_map.dtype)
 
     def bag(self, rows: torch.Tensor, start: int = 0, stop: int = None) -> torch.Tensor:
         """``[stop - start, D]``: the weighted sum of ``rows [U, D]`` (one row per sampled
@@ -163,7 +178,7 @@ def roi_align_sampling(
     used, indices = torch.unique(positions[sampled], return_inverse=True)
     bounds = F.pad(sampled.sum(dim=1).cumsum(0), (1, 0))
     position_feats = feature_map.detach().flatten(1).t()[used].to(dtype)  # (U, C)
-    return RoICellSampling(position_feats, indices, weights[sampled], bounds)
+    return RoICellSampling(used, position_feats, indices, weights[sampled], bounds)
 
 
 def sampled_candidates(

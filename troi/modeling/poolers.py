@@ -1,6 +1,6 @@
 """An ROIPooler whose target-frame RoI features are Temporal RoI Aligned to the support frames."""
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -10,6 +10,7 @@ from detectron2.structures import Boxes
 
 from ..layers import TemporalRoIAlign
 from ..layers.roi_cell_sampling import RoICellSampling, roi_align_sampling
+from ..layers.shapes import cells_to_rois
 from .frame_group_scope import FrameGroupScope
 
 __all__ = [
@@ -75,7 +76,8 @@ class TemporalROIPooler(ROIPooler):
 
     The support frames come as an argument, or from the :class:`FrameGroupScope` its ROI
     heads share with it (:attr:`frame_group`), so that detectron2's own ``_forward_box`` and
-    ``_forward_mask`` call it unchanged; with neither, it is plain RoI Align.
+    ``_forward_mask`` call it unchanged; with neither, it is plain RoI Align. On CPU its RoI
+    Align runs through the sampling bags the search uses (:meth:`aligns_through_bags`).
 
     Args:
         temporal_roi_align: the operator; its channels must be the features' channels.
@@ -107,31 +109,76 @@ class TemporalROIPooler(ROIPooler):
         Returns:
             ``[sum(len(boxes)), C, output_size, output_size]``, in the order of ``box_lists``.
         """
-        roi_feats = super().forward(x, box_lists)
         if support_features is None:
             support_features = self._scoped_support_features(len(box_lists))
+        if support_features is not None and len(support_features) != len(box_lists):
+            raise ValueError(f"support_features has {len(support_features)} entries for {len(box_lists)} images")
+
+        def searched(image: int) -> bool:
+            return support_features is not None and support_features[image] is not None
+
+        groups = self._roi_groups(box_lists)
+        bagged = self.aligns_through_bags(x)
+        samplings = {
+            (image, level): self.cell_sampling(level, x[level][image], boxes)
+            for image, level, _, boxes in groups
+            if bagged or searched(image)
+        }
+        roi_feats = self._bagged_roi_align(x, box_lists, groups, samplings) if bagged else super().forward(x, box_lists)
         if support_features is None:
             return roi_feats
-        if len(support_features) != len(box_lists):
-            raise ValueError(f"support_features has {len(support_features)} entries for {len(box_lists)} images")
+        temporal_feats = roi_feats.clone()
+        for image, level, rois, _ in groups:
+            if searched(image):
+                level_supports = support_features[image][level]
+                temporal_feats[rois] = self.temporal_roi_align(roi_feats[rois], level_supports, samplings[image, level])
+        return temporal_feats
+
+    def aligns_through_bags(self, x: List[torch.Tensor]) -> bool:
+        """Whether RoI Align runs as the bags of its cells' sampling
+        (:meth:`RoICellSampling.align`) rather than torchvision's ``roi_align``: on CPU, for
+        RoI Align poolers. There torchvision's kernel runs on one thread and its backward is
+        slow; the bags are also the sampling Temporal RoI Align's search reads."""
+        return bool(x) and x[0].device.type == "cpu" and all(isinstance(p, ROIAlign) for p in self.level_poolers)
+
+    def _roi_groups(self, box_lists: List[Boxes]) -> List[Tuple[int, int, torch.Tensor, torch.Tensor]]:
+        """``(image, level, rois, boxes)`` for each image and level with RoIs: the indices
+        ``rois`` into the concatenated ``box_lists`` and their ``[r, 4]`` boxes."""
+        if not box_lists:
+            return []
         image_of_roi = torch.cat(
             [
-                torch.full((len(boxes),), index, device=roi_feats.device, dtype=torch.long)
+                torch.full((len(boxes),), index, device=boxes.tensor.device, dtype=torch.long)
                 for index, boxes in enumerate(box_lists)
             ]
         )
         level_of_roi = self.roi_levels(box_lists)
         boxes = torch.cat([b.tensor for b in box_lists])
-        temporal_feats = roi_feats.clone()
-        for image, levels in enumerate(support_features):
-            if levels is None:
-                continue
-            for level, level_supports in enumerate(levels):
+        groups = []
+        for image in range(len(box_lists)):
+            for level in range(len(self.level_poolers)):
                 rois = torch.nonzero((image_of_roi == image) & (level_of_roi == level)).squeeze(1)
                 if len(rois):
-                    sampling = self.cell_sampling(level, x[level][image], boxes[rois])
-                    temporal_feats[rois] = self.temporal_roi_align(roi_feats[rois], level_supports, sampling)
-        return temporal_feats
+                    groups.append((image, level, rois, boxes[rois]))
+        return groups
+
+    def _bagged_roi_align(self, x, box_lists, groups, samplings) -> torch.Tensor:
+        """RoI Align's ``[sum(len(boxes)), C, h, w]`` features through the groups' samplings."""
+        if len(x) != len(self.level_poolers) or len(box_lists) != x[0].shape[0]:
+            raise ValueError(
+                f"the pooler got {len(x)} levels of {x[0].shape[0]} images' features and RoIs of "
+                f"{len(box_lists)} images; it pools {len(self.level_poolers)} levels"
+            )
+        num_rois = sum(len(boxes) for boxes in box_lists)
+        height, width = self.output_size
+        if len(groups) == 1 and len(groups[0][2]) == num_rois:  # one image, one level
+            image, level, _, _ = groups[0]
+            return cells_to_rois(samplings[image, level].align(x[level][image]), num_rois, height, width)
+        roi_feats = x[0].new_zeros((num_rois, x[0].shape[1], height, width))
+        for image, level, rois, _ in groups:
+            cells = samplings[image, level].align(x[level][image])
+            roi_feats[rois] = cells_to_rois(cells, len(rois), height, width)
+        return roi_feats
 
     def cell_sampling(self, level: int, feature_map: torch.Tensor, boxes: torch.Tensor) -> Optional[RoICellSampling]:
         """How the pooler's RoI Align at ``level`` samples the cells of ``boxes [R, 4]`` from one
