@@ -134,3 +134,17 @@ def test_on_cpu_roi_align_runs_through_the_bags_with_its_values_and_gradients(mo
     assert all(torch.allclose(g, e, rtol=0, atol=1e-10) for g, e in zip(grads, expected_grads))
     no_rois = pooler(features, [Boxes(torch.zeros(0, 4, dtype=torch.float64))] * 3)
     assert no_rois.shape == (0, 4, 7, 7)
+
+
+def test_features_and_rois_of_other_images_or_levels_are_an_error():
+    pooler = TemporalROIPooler(
+        temporal_roi_align=TemporalRoIAlign(4, 1, 0), in_features=["dc5"], scales=(1 / 16,), **POOLER_ARGS
+    )
+    features = [torch.randn(1, 4, 6, 8)]
+    with pytest.raises(
+        ValueError,
+        match=r"pools 1 level\(s\); it got features of 1 level\(s\) of 1 image\(s\), and RoIs of 2 image\(s\)",
+    ):
+        pooler(features, [random_boxes(2, 96), random_boxes(3, 96)])
+    with pytest.raises(ValueError, match=r"features of 2 level\(s\)"):
+        pooler(features * 2, [random_boxes(2, 96)])

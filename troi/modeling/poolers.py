@@ -117,8 +117,13 @@ class TemporalROIPooler(ROIPooler):
         def searched(image: int) -> bool:
             return support_features is not None and support_features[image] is not None
 
-        groups = self._roi_groups(box_lists)
         bagged = self.aligns_through_bags(x)
+        if bagged and (len(x) != len(self.level_poolers) or len(box_lists) != x[0].shape[0]):
+            raise ValueError(
+                f"the pooler pools {len(self.level_poolers)} level(s); it got features of {len(x)} level(s) "
+                f"of {x[0].shape[0]} image(s), and RoIs of {len(box_lists)} image(s)"
+            )
+        groups = self._roi_groups(box_lists)
         samplings = {
             (image, level): self.cell_sampling(level, x[level][image], boxes)
             for image, level, _, boxes in groups
@@ -164,11 +169,6 @@ class TemporalROIPooler(ROIPooler):
 
     def _bagged_roi_align(self, x, box_lists, groups, samplings) -> torch.Tensor:
         """RoI Align's ``[sum(len(boxes)), C, h, w]`` features through the groups' samplings."""
-        if len(x) != len(self.level_poolers) or len(box_lists) != x[0].shape[0]:
-            raise ValueError(
-                f"the pooler got {len(x)} levels of {x[0].shape[0]} images' features and RoIs of "
-                f"{len(box_lists)} images; it pools {len(self.level_poolers)} levels"
-            )
         num_rois = sum(len(boxes) for boxes in box_lists)
         height, width = self.output_size
         if len(groups) == 1 and len(groups[0][2]) == num_rois:  # one image, one level
