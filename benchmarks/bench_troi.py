@@ -28,7 +28,9 @@ support frames' size at stride 16.
 
 Time: the fastest of ``--repeats`` runs. Extra peak memory: the peak resident set size
 during the first run minus the resident size before it (with ``--device cuda``: the CUDA
-allocator's peak minus what it held before). A cell is *wrong* when its output
+allocator's peak minus what it held before). With ``--rounds N`` the processes of
+``bare_product`` and the ``troi`` runs are started N times each, in alternating order, and
+each keeps its fastest time and least peak; the line also gives each round's ratios. A cell is *wrong* when its output
 differs from float64's by more than ``--wrong-above`` in some channel; *near-tied* when in
 some frame its K-th and (K+1)-th similarities are within ``--tie-margin`` (dilated by one
 cell, as the 3x3 embedding spreads it).
@@ -272,6 +274,21 @@ def run_in_process(implementation, args, inputs_path, output_path):
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def alternating_runs(names, rounds, run):
+    """``rounds`` rounds of ``run(name)`` for each of ``names``, in reversed order every other
+    round (so that a drift of the machine's speed reaches all of them); per name its results."""
+    runs = {name: [] for name in names}
+    for round_index in range(rounds):
+        for name in reversed(names) if round_index % 2 else names:
+            runs[name].append(run(name))
+    return runs
+
+
+def fastest(runs):
+    """Per key the least of the runs' values: the fastest time, the least peak memory."""
+    return {key: min(run[key] for run in runs) for key in runs[0]}
+
+
 def operator_benchmark(args):
     from troi.layers import TemporalRoIAlign
 
@@ -294,19 +311,30 @@ def operator_benchmark(args):
     torch.manual_seed(0)
     if args.blocks > 0:
         data["embed"] = TemporalRoIAlign(args.channels, args.k, args.blocks).embed.state_dict()
-    implementations = ["bare_product", "chunked_product", "full_matrix", "full_matrix_float64", "troi"]
-    implementations.append("troi_features_only")
+    # the goals' ratios: --rounds processes each, alternating; the references once
+    timed = ["bare_product", "troi", "troi_features_only"]
     if args.precision != "exact":
-        implementations.append(f"troi_{args.precision}")
-    results, outputs = {}, {}
+        timed.append(f"troi_{args.precision}")
+    once = ["chunked_product", "full_matrix", "full_matrix_float64"]
+    outputs = {}
     with tempfile.TemporaryDirectory(prefix="bench_troi_") as tmp:
         inputs_path = os.path.join(tmp, "inputs.pt")
         torch.save(data, inputs_path)
-        for implementation in implementations:
+
+        def run(implementation):
             output_path = os.path.join(tmp, f"{implementation}.pt")
-            results[implementation] = run_in_process(implementation, args, inputs_path, output_path)
+            result = run_in_process(implementation, args, inputs_path, output_path)
             if os.path.exists(output_path):
                 outputs[implementation] = torch.load(output_path)
+            return result
+
+        runs = alternating_runs(timed, args.rounds, run)
+        runs.update(alternating_runs(once, 1, run))
+    results = {name: fastest(name_runs) for name, name_runs in runs.items()}
+
+    def round_ratios(name, baseline):
+        return [round(a["seconds"] / b["seconds"], 3) for a, b in zip(runs[name], runs[baseline])]
+
     tied = near_tie_cells(data["roi_feats"], data["support_feats"], args.k, args.tie_margin).flatten()
     reference = outputs["full_matrix_float64"]["output"]
 
@@ -333,6 +361,8 @@ def operator_benchmark(args):
         "full_matrix_seconds": round(full["seconds"], 3),
         "troi_seconds": round(troi["seconds"], 3),
         "troi_vs_bare_product": round(troi["seconds"] / bare["seconds"], 3),
+        "rounds": args.rounds,
+        "round_troi_vs_bare_product": round_ratios("troi", "bare_product"),
         "troi_vs_chunked_product": round(troi["seconds"] / chunked["seconds"], 3),
         "troi_vs_full_matrix": round(troi["seconds"] / full["seconds"], 3),
         "troi_features_only_seconds": round(features_only["seconds"], 3),
@@ -367,6 +397,7 @@ def operator_benchmark(args):
                 "low_precision_rois": len(outputs[name]["output"]),
                 "low_precision_seconds": round(low["seconds"], 3),
                 "low_precision_vs_exact": round(low["seconds"] / features_only["seconds"], 3),
+                "round_low_precision_vs_exact": round_ratios(name, "troi_features_only"),
                 "low_precision_extra_peak_mb": round(low["extra_peak_mb"], 1),
                 "same_points": round(same.float().mean().item(), 5),
                 "low_precision_wrong_cells": int((cell_error(name) > args.wrong_above).sum()),
@@ -456,14 +487,13 @@ def train_step_worker(troi_enabled, args):
 def train_step_benchmark(args):
     """``--rounds`` rounds of one process per model, in alternating order (so that a drift of
     the machine's speed reaches both); per model the fastest step and pooler, the least peak."""
-    runs = {"roi_align": [], "troi": []}
     with tempfile.TemporaryDirectory(prefix="bench_troi_") as tmp:
-        for round_index in range(args.rounds):
-            for name in sorted(runs, reverse=bool(round_index % 2)):
-                runs[name].append(run_in_process(f"train_step_{name}", args, "", os.path.join(tmp, name)))
-    troi, plain = (
-        {key: min(run[key] for run in runs[name]) for key in runs[name][0]} for name in ("troi", "roi_align")
-    )
+        runs = alternating_runs(
+            ["roi_align", "troi"],
+            args.rounds,
+            lambda name: run_in_process(f"train_step_{name}", args, "", os.path.join(tmp, name)),
+        )
+    troi, plain = fastest(runs["troi"]), fastest(runs["roi_align"])
     round_ratios = [round(t["step_seconds"] / p["step_seconds"], 3) for t, p in zip(runs["troi"], runs["roi_align"])]
     print(
         json.dumps(
@@ -514,7 +544,9 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per implementation (min is kept)")
-    parser.add_argument("--rounds", type=int, default=1, help="train_step: processes per model, alternating")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="processes per model (operator: the timed ones), alternating"
+    )
     parser.add_argument(
         "--flush-denormal",
         action="store_true",
