@@ -14,7 +14,9 @@ With ``--breakdown`` the (first) cached pass of each mode also reports where its
 and memory go: per stage (backbone, RPN, Temporal RoI Align, SELSA, post-processing, the
 rest), the seconds of frame 0 and per later frame and the most resident memory a stage
 added while it ran; the pass's peak RSS (Linux ``VmHWM``, reset before the pass) and the
-stage it was reached in; what the inference cache held, in MB.
+stage it was reached in; what the inference cache held, in MB. With ``--device cuda`` the
+stages are timed with the device synchronised at their bounds, and the line also gives the
+CUDA allocator's peak over the cached pass.
 """
 
 import argparse
@@ -106,6 +108,7 @@ class StageProfiler:
 
     def __init__(self, model):
         pooler, head = model.roi_heads.box_pooler, model.roi_heads.box_head
+        self.device = model.device
         self.targets = [
             ("backbone", model.backbone, "forward"),
             ("rpn", model.proposal_generator, "forward"),
@@ -163,12 +166,14 @@ class StageProfiler:
             self.peak, self.peak_stage = peak, stage or "other"
 
     def _enter(self, stage: str):
+        synchronize(self.device)
         self._observe(self._stack[-1]["stage"] if self._stack else None)
         reset_peak_rss()
         rss = resident_bytes()["VmRSS"]
         self._stack.append({"stage": stage, "start": time.perf_counter(), "children": 0.0, "rss": rss, "peak": rss})
 
     def _exit(self):
+        synchronize(self.device)
         self._observe(self._stack[-1]["stage"])
         call = self._stack.pop()
         seconds = time.perf_counter() - call["start"]
@@ -212,6 +217,12 @@ class StageProfiler:
         }
 
 
+def synchronize(device: torch.device):
+    """Wait for ``device``'s queued work (CUDA), so that the wall clock times it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def cache_megabytes(cache) -> Dict[str, float]:
     """What ``cache`` holds, by kind: each tensor storage counted once, in the first kind
     that references it (encodings hold views of the cached features)."""
@@ -253,6 +264,9 @@ def cached_pass(predictor: VideoPredictor, frames: VideoFrames, mode: str, break
     """The predictor's outputs, seconds, backbone images and the most frames it cached;
     with ``breakdown``, also the :class:`StageProfiler` summary and the most the cache held."""
     profiler = StageProfiler(predictor.model)
+    device = predictor.model.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     reset_peak_rss()
     started = time.perf_counter()
     outputs, most_cached, backbone_images, cache_mb = [], 0, [], {}
@@ -275,6 +289,8 @@ def cached_pass(predictor: VideoPredictor, frames: VideoFrames, mode: str, break
         "most_cached_frames": most_cached,
         "peak_rss_gb": round(max(profiler.peak, resident_bytes()["VmHWM"]) / 2**30, 3),
     }
+    if device.type == "cuda":  # the CUDA allocator's peak over the pass
+        result["peak_cuda_memory_gb"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
     if breakdown:
         result["breakdown"] = {
             **profiler.summary(backbone_images, predictor.num_support_frames),
@@ -341,6 +357,8 @@ def bench_mode(predictor, frames, mode: str, args) -> dict:
     if "cached" in passes:
         result[f"{mode}_most_cached_frames"] = passes["cached"]["most_cached_frames"]
         result[f"{mode}_cached_peak_rss_gb"] = passes["cached"]["peak_rss_gb"]
+        if "peak_cuda_memory_gb" in passes["cached"]:
+            result[f"{mode}_cached_peak_cuda_memory_gb"] = passes["cached"]["peak_cuda_memory_gb"]
         if "breakdown" in passes["cached"]:
             result[f"{mode}_breakdown"] = passes["cached"]["breakdown"]
     if len(passes) == 2:
