@@ -161,6 +161,10 @@ def test_encoded_support_frames_give_the_same_output(blocks):
     roi, support = torch.randn(3, 8, 5, 5, dtype=torch.float64), torch.randn(4, 8, 6, 7, dtype=torch.float64)
     encodings = [operator.encode_support(frame) for frame in support]
     assert (encodings[0].projections is None) == (blocks == 0)
+    # the normalised map positions last in memory: its [H*W, C] rows are a view
+    normalized = encodings[0].normalized
+    assert normalized.shape == (8, 6, 7) and normalized.flatten(1).t().is_contiguous()
+    assert torch.allclose(normalized, torch.nn.functional.normalize(support[0], dim=0), atol=1e-15)
     assert torch.allclose(operator(roi, encodings), operator(roi, support), atol=1e-12)
     assert operator(roi, []) is roi
 

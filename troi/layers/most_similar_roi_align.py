@@ -151,11 +151,13 @@ def most_similar_unit_points(
     # float32 even under autocast, and not TF32
     with torch.autocast(device.type, enabled=False), float32_convolutions(device):
         normalized_support = normalized_support.to(unit_cells.dtype)
-        support_rows = normalized_support.flatten(1).t().contiguous()  # (H*W, C)
+        support_rows = normalized_support.flatten(1).t().contiguous()  # (H*W, C); a view if positions last
         product_dtype = search_dtype or unit_cells.dtype
-        # (C, H*W) with the positions contiguous: as fast or faster than the positions' vectors
-        # contiguous, both ways and dtypes (bfloat16 GEMM: 0.87 vs 1.42 ms at 256 cells; 2026-12-03)
-        search_columns = normalized_support.flatten(1).to(product_dtype).contiguous()
+        # (C, H*W) columns. A reduced-precision copy has the positions contiguous: bfloat16's GEMM
+        # took 0.87 against 1.42 ms at 256 cells the other way. In float32 both layouts multiply
+        # at the same speed, so the columns stay as they come (2 Intel Xeon threads, 2026-12-03).
+        columns = normalized_support.flatten(1)
+        search_columns = columns if product_dtype == columns.dtype else columns.to(product_dtype).contiguous()
 
         def search(chunk):  # (m, C) -> weights, positions (m, k)
             similarity = similarity_product(chunk.to(product_dtype), search_columns)  # (m, H*W)

@@ -7,6 +7,7 @@ __all__ = [
     "check_channels",
     "check_finite",
     "compute_dtype",
+    "positions_last",
     "rois_to_cells",
     "cells_to_rois",
     "similarity_dtype",
@@ -65,6 +66,13 @@ def rois_to_cells(roi_feats: torch.Tensor) -> torch.Tensor:
 def cells_to_rois(cells: torch.Tensor, num_rois: int, height: int, width: int) -> torch.Tensor:
     """Inverse of :func:`rois_to_cells`: ``[R*h*w, C]`` -> ``[R, C, h, w]``."""
     return cells.view(num_rois, height, width, cells.shape[1]).permute(0, 3, 1, 2)
+
+
+def positions_last(frame: torch.Tensor) -> torch.Tensor:
+    """``[C, H, W]`` -> the same values as a ``[C, H, W]`` view of ``[H, W, C]`` memory: each
+    position's channel vector contiguous, so that ``frame.flatten(1).t()`` is its ``[H*W, C]``
+    rows without a copy (differentiable)."""
+    return frame.permute(1, 2, 0).contiguous().permute(2, 0, 1)
 
 
 def similarity_dtype(dtype: torch.dtype) -> torch.dtype:
