@@ -30,10 +30,11 @@ Time: the fastest of ``--repeats`` runs. Extra peak memory: the peak resident se
 during the first run minus the resident size before it (with ``--device cuda``: the CUDA
 allocator's peak minus what it held before). With ``--rounds N`` the processes of
 ``bare_product`` and the ``troi`` runs are started N times each, in alternating order, and
-each keeps its fastest time and least peak; the line also gives each round's ratios. A cell is *wrong* when its output
-differs from float64's by more than ``--wrong-above`` in some channel; *near-tied* when in
-some frame its K-th and (K+1)-th similarities are within ``--tie-margin`` (dilated by one
-cell, as the 3x3 embedding spreads it).
+each keeps its fastest time and least peak; the line also gives each round's ratios.
+
+A cell is *wrong* when its output differs from float64's by more than ``--wrong-above`` in
+some channel; *near-tied* when in some frame its K-th and (K+1)-th similarities are within
+``--tie-margin`` (dilated by one cell, as the 3x3 embedding spreads it).
 
 Mode ``train_step``: one training iteration (forward + backward, no optimizer step) of
 ``--config-file`` (default SELSA + Temporal RoI Align R50-DC5, random weights) on one

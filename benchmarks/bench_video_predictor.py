@@ -264,7 +264,7 @@ def cached_pass(predictor: VideoPredictor, frames: VideoFrames, mode: str, break
     """The predictor's outputs, seconds, backbone images and the most frames it cached;
     with ``breakdown``, also the :class:`StageProfiler` summary and the most the cache held."""
     profiler = StageProfiler(predictor.model)
-    device = predictor.model.device
+    device = profiler.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     reset_peak_rss()

@@ -8,7 +8,7 @@
 # TensorBoard and the like (/work/.library/device/KINDS.md), and no network. `prepare` copies
 # detectron2 v0.6 and its pure-Python dependencies from .venv (no compiled code: detectron2._C
 # is not needed, see troi/compat.py), and unpacks the cp312 wheels of pycocotools and
-# faster-coco-eval (versions of requirements.txt), into .gpu/site (about 4 MB; git ignores .gpu/).
+# faster-coco-eval (versions of requirements.txt), into .gpu/site (7 MB; git ignores .gpu/).
 # `run` puts .gpu/site and the repository on PYTHONPATH and runs, each under a time limit, with
 # its JSON line and log under $OUT (default .gpu/out): the operator benchmark (the full-matrix
 # comparison and the bfloat16 search included), the training step against RoI Align, and the
