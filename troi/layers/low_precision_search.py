@@ -23,6 +23,7 @@ __all__ = [
     "candidate_count",
     "check_similarity_precision",
     "fast_low_precision_product",
+    "rank_near_ties",
     "rescore_candidates",
     "search_dtype",
 ]
@@ -104,9 +105,9 @@ def rescore_candidates(
     The candidates' similarities are dot products in the cells' dtype. Where a cell's k-th
     and (k+1)-th of them are closer than their rounding can be (``C`` units in the last
     place of 1: float32's sum of ``C`` products of unit vectors errs by less than half of
-    that), the cell's candidates are ranked again with float64 sums: the same points as
-    float64 everywhere, at about float32's cost (3,358 of the 205,800 cell-frames, 1.6%, in
-    the R50-DC5 operator benchmark).
+    that), the cell's candidates are ranked again with float64 sums (:func:`rank_near_ties`):
+    the same points as float64 everywhere, at about float32's cost (3,358 of the 205,800
+    cell-frames, 1.6%, in the R50-DC5 operator benchmark).
 
     Args:
         unit_cells: ``[m, C]`` unit-length RoI cells (float32 or float64).
@@ -122,14 +123,28 @@ def rescore_candidates(
     scores = torch.matmul(unit_cells.unsqueeze(1), vectors.transpose(1, 2)).squeeze(1)  # (m, Q)
     with torch.no_grad():
         ranking = scores.detach()
-        if candidates.shape[1] > k and scores.dtype != torch.float64:
-            ranked = ranking.topk(k + 1, dim=1).values
+        if scores.dtype != torch.float64:
             margin = unit_cells.shape[1] * torch.finfo(scores.dtype).eps
-            close = ((ranked[:, k - 1] - ranked[:, k]) < margin).nonzero().flatten()
-            if len(close):
-                ranking = ranking.double()
-                ranking[close] = torch.matmul(
-                    unit_cells[close].double().unsqueeze(1), vectors[close].double().transpose(1, 2)
-                ).squeeze(1)
+            ranking = rank_near_ties(ranking, unit_cells, support_rows, candidates, k, margin)
         top = ranking.topk(k, dim=1).indices
     return scores.gather(1, top).softmax(dim=1), candidates.gather(1, top)
+
+
+def rank_near_ties(ranking, unit_cells, support_rows, candidates, k: int, margin) -> torch.Tensor:
+    """``ranking [m, Q]``, each cell's scores of its candidates, with the cells whose k-th and
+    (k+1)-th scores are closer than ``margin`` (a number, or ``[m]`` one a cell) scored again
+    with float64 sums of ``unit_cells [m, C]`` and the candidates' ``support_rows [H*W, C]``
+    (then float64; as it is where none is close, or ``Q <= k``). Without autograd."""
+    if candidates.shape[1] <= k:
+        return ranking
+    with torch.no_grad():
+        ranked = ranking.topk(k + 1, dim=1).values
+        close = ((ranked[:, k - 1] - ranked[:, k]) < margin).nonzero().flatten()
+        if not len(close):
+            return ranking
+        vectors = support_rows.index_select(0, candidates[close].flatten()).view(len(close), candidates.shape[1], -1)
+        ranking = ranking.double()
+        ranking[close] = torch.matmul(
+            unit_cells[close].double().unsqueeze(1), vectors.double().transpose(1, 2)
+        ).squeeze(1)
+    return ranking

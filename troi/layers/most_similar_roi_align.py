@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .low_precision_search import candidate_count, rescore_candidates
-from .roi_cell_sampling import sampled_candidates
+from .roi_cell_sampling import sampled_candidates, sampled_points
 from .similarity_product import similarity_product
 from .shapes import check_channels, check_rank, cells_to_rois, rois_to_cells, similarity_dtype
 from .top_k import top_k
@@ -133,7 +133,8 @@ def most_similar_unit_points(
 
     The search runs without autograd; when a gradient is needed, only the re-score carries it:
     the chosen points' similarities and gradients, without the product's dense backward over
-    all ``H*W`` positions.
+    all ``H*W`` positions. Through the sampling without one, the points and weights come from
+    the search's own scores (:func:`.sampled_points`: no re-score).
     """
     height, width = normalized_support.shape[1:]
     positions = height * width
@@ -167,11 +168,14 @@ def most_similar_unit_points(
         # split, not sliced: under autograd one backward for all chunks, not one each
         chunks = unit_cells.split(rows) if len(unit_cells) else ()
         if sampled:
-            chosen = sampled_candidates(cell_sampling, normalized_support, candidates, chunk_size)
-            matches = [
-                rescore_candidates(cells, support_rows, cell_candidates, k)
-                for cells, cell_candidates in zip(chunks, chosen.split(rows))
-            ]
+            scores, chosen = sampled_candidates(cell_sampling, normalized_support, candidates, chunk_size)
+            if torch.is_grad_enabled() and (unit_cells.requires_grad or normalized_support.requires_grad):
+                matches = [
+                    rescore_candidates(cells, support_rows, cell_candidates, k)
+                    for cells, cell_candidates in zip(chunks, chosen.split(rows))
+                ]
+            else:
+                matches = [sampled_points(cell_sampling, scores, chosen, unit_cells, support_rows, k)]
         else:
             matches = [search(cells) for cells in chunks]
     if not matches:
