@@ -34,8 +34,13 @@ def attention_logits(embeds, target_embeds, num_blocks, channel_dim):
     block_channels = embeds.shape[channel_dim] // num_blocks
     groups = (num_blocks, block_channels)
     dtype = similarity_dtype(embeds.dtype)
-    products = embeds.to(dtype).unflatten(channel_dim, groups) * target_embeds.to(dtype).unflatten(channel_dim, groups)
-    return products.sum(dim=channel_dim + 1) / math.sqrt(block_channels)
+    # one fused multiply-sum (no [..., N, C/N] products): 0.48 against 0.66 ms at [2009, 512]
+    # (2 Intel Xeon threads, 2026-12-03)
+    grouped, target_grouped = (
+        embeds.to(dtype).unflatten(channel_dim, groups),
+        target_embeds.to(dtype).unflatten(channel_dim, groups),
+    )
+    return torch.linalg.vecdot(grouped, target_grouped, dim=channel_dim + 1) / math.sqrt(block_channels)
 
 
 def frame_weights(logits: torch.Tensor) -> torch.Tensor:
