@@ -3,7 +3,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
-from troi.layers.roi_cell_sampling import roi_align_sampling, sampled_candidates
+from troi.layers.low_precision_search import rescore_candidates
+from troi.layers.most_similar_roi_align import normalize_cells, normalize_support
+from troi.layers.roi_cell_sampling import roi_align_sampling, sampled_candidates, sampled_points
 from troi.layers.shapes import rois_to_cells
 
 
@@ -81,9 +83,6 @@ def near_tied_map(generator, channels, support, size):
 def test_the_sampled_points_decide_near_ties_as_float64_decides_them():
     # Boxes on whole cells, aligned, one sample a bin: every cell is one map position, whose
     # two best support positions float32 cannot tell apart. 9 RoIs of 7x7 share a 9x9 map.
-    from troi.layers.most_similar_roi_align import normalize_cells, normalize_support
-    from troi.layers.roi_cell_sampling import sampled_points
-
     generator = torch.Generator().manual_seed(0)
     channels = 512
     support = torch.randn(channels, 4, 10, generator=generator).relu()
@@ -107,10 +106,6 @@ def test_the_sampled_points_decide_near_ties_as_float64_decides_them():
 def test_the_sampled_points_are_the_rescored_candidates_points():
     # float32, R50-DC5's channels: the search's own scores give the re-score's points and
     # its weights to float32 rounding
-    from troi.layers.low_precision_search import rescore_candidates
-    from troi.layers.most_similar_roi_align import normalize_cells, normalize_support
-    from troi.layers.roi_cell_sampling import sampled_points
-
     generator = torch.Generator().manual_seed(2)
     feature_map = torch.randn(512, 12, 15, generator=generator).relu()
     boxes = proposal_boxes(30, generator, width=240, height=192).float()

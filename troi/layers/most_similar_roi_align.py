@@ -152,7 +152,12 @@ def most_similar_unit_points(
     # float32 even under autocast, and not TF32
     with torch.autocast(device.type, enabled=False), float32_convolutions(device):
         normalized_support = normalized_support.to(unit_cells.dtype)
-        support_rows = normalized_support.flatten(1).t().contiguous()  # (H*W, C); a view if positions last
+        gradient = torch.is_grad_enabled() and (unit_cells.requires_grad or normalized_support.requires_grad)
+        rescored = gradient or not sampled  # else :func:`.sampled_points`, from the search's scores
+        # (H*W, C), a view if positions last; the re-score's gathers take it contiguous, the
+        # sampled points' float64 rows of near-tied cells as it is (no copy of a raw frame)
+        support_rows = normalized_support.flatten(1).t()
+        support_rows = support_rows.contiguous() if rescored else support_rows
         product_dtype = search_dtype or unit_cells.dtype
         # (C, H*W) columns. A reduced-precision copy has the positions contiguous: bfloat16's GEMM
         # took 0.87 against 1.42 ms at 256 cells the other way. In float32 both layouts multiply
@@ -169,7 +174,7 @@ def most_similar_unit_points(
         chunks = unit_cells.split(rows) if len(unit_cells) else ()
         if sampled:
             scores, chosen = sampled_candidates(cell_sampling, normalized_support, candidates, chunk_size)
-            if torch.is_grad_enabled() and (unit_cells.requires_grad or normalized_support.requires_grad):
+            if rescored:
                 matches = [
                     rescore_candidates(cells, support_rows, cell_candidates, k)
                     for cells, cell_candidates in zip(chunks, chosen.split(rows))
