@@ -20,7 +20,13 @@ features). Each of these runs in its own process on the same inputs:
   ``troi_<precision>`` with ``--precision``: that with its reduced-precision search
   (``--force-precision`` takes it even where the hardware has no fast product: the points
   can be compared there, its time means nothing; there, ``--low-precision-rois`` keeps
-  the slow run to the first RoIs).
+  the slow run to the first RoIs);
+* with ``--precision``, the bounds on any reduced-precision search: ``given_points``, the
+  operator given the RoI features with its search replaced by replaying the exact search's
+  points (recorded in an untimed call): the work besides the search, which every search
+  precision shares; and ``least_search_<precision>``, the least a search in that dtype
+  does: its similarity product, in the reduced-precision search's chunks, and each cell's
+  top K of it. No search in that precision can take less than their sum.
 
 The RoI features are RoI Align's (7x7, 2x2 samples, aligned) of ``--rois`` random proposal
 boxes (sides log-uniform in 30-540 pixels, clipped to the image) on a target map of the
@@ -108,6 +114,43 @@ def bare_product(roi_feats, support_feats):
     """``(R*h*w x C) @ (C x T*H*W)`` of unit vectors, as one matrix product."""
     cells, support = unit_vectors(roi_feats, support_feats)
     return cells @ support.permute(1, 0, 2, 3).flatten(1)  # (C, T*H*W)
+
+
+def least_search(roi_feats, support_feats, dtype, chunk_size, k):
+    """The least any search in ``dtype`` does: the similarity product in the reduced-precision
+    search's chunks (its rows per chunk, the support side in ``dtype`` with the positions
+    contiguous, ``troi.layers.similarity_product``) and each cell's top ``k`` of it; on the
+    features as they are (their normalisation is ``given_points``' work, timed there)."""
+    from troi.layers.low_precision_search import candidate_count
+    from troi.layers.similarity_product import similarity_product
+    from troi.layers.top_k import top_k
+
+    positions = support_feats.shape[2] * support_feats.shape[3]
+    rows = max(1, chunk_size // max(positions, candidate_count(k) * roi_feats.shape[1]))
+    cells = roi_feats.permute(0, 2, 3, 1).flatten(0, 2).to(dtype)  # (R*h*w, C)
+    for frame in support_feats:
+        columns = frame.flatten(1).to(dtype).contiguous()  # (C, H*W)
+        for start in range(0, cells.shape[0], rows):
+            top_k(similarity_product(cells[start : start + rows], columns), k)
+
+
+def replay_search(operator, roi_feats, support_feats):
+    """Replace the search of ``operator``'s module (:func:`most_similar_unit_points`) with a
+    replay of the points it finds for these inputs, in order, over and over."""
+    import itertools
+
+    import troi.layers.temporal_roi_align as module
+
+    search, recorded = module.most_similar_unit_points, []
+
+    def record(*args, **kwargs):
+        recorded.append(search(*args, **kwargs))
+        return recorded[-1]
+
+    module.most_similar_unit_points = record
+    operator(roi_feats, support_feats)  # one frame's points after the other
+    replayed = itertools.cycle(recorded)
+    module.most_similar_unit_points = lambda *args, **kwargs: next(replayed)
 
 
 def chunked_product(roi_feats, support_feats, chunk_size):
@@ -203,8 +246,9 @@ def operator_worker(implementation, args):
     shape = data["args"]
     roi_feats, support_feats = data["roi_feats"].to(device), data["support_feats"].to(device)
     target_map, boxes = data["target_map"].to(device), data["boxes"].to(device)
-    features_only = implementation.startswith("troi_")  # troi_features_only, troi_<precision>
-    precision = "exact" if implementation in ("troi", "troi_features_only") else None
+    # troi_features_only, troi_<precision>, given_points (features only, exact)
+    features_only = implementation.startswith("troi_") or implementation == "given_points"
+    precision = "exact" if implementation in ("troi", "troi_features_only", "given_points") else None
     precision = precision or (implementation[len("troi_") :] if features_only else "exact")
     if args.force_precision:
         force_low_precision_product()
@@ -230,8 +274,17 @@ def operator_worker(implementation, args):
     def full_matrix():
         return full_matrix_temporal_roi_align(roi_feats, support_feats, operator.embed, shape["k"], shape["blocks"])
 
+    if implementation == "given_points":
+        with torch.no_grad():
+            replay_search(operator, roi_feats, support_feats)
     run = {
         "bare_product": lambda: bare_product(roi_feats, support_feats),
+        "least_search_bfloat16": lambda: least_search(
+            roi_feats, support_feats, torch.bfloat16, args.chunk_size, shape["k"]
+        ),
+        "least_search_float16": lambda: least_search(
+            roi_feats, support_feats, torch.float16, args.chunk_size, shape["k"]
+        ),
         "chunked_product": lambda: chunked_product(roi_feats, support_feats, args.chunk_size),
         "full_matrix": full_matrix,
         "full_matrix_float64": full_matrix,
@@ -253,7 +306,7 @@ def operator_worker(implementation, args):
             result["search_dtype"] = str(used).replace("torch.", "")
             points = operator.similar_points(roi_feats, support_feats, None if features_only else sampling())
             torch.save({"output": output.cpu(), "indices": points.indices.cpu()}, args.output)
-        elif implementation.startswith("full_matrix"):
+        elif implementation.startswith("full_matrix") or implementation == "given_points":
             torch.save({"output": output.cpu()}, args.output)
     print(json.dumps(result))
 
@@ -315,7 +368,7 @@ def operator_benchmark(args):
     # the goals' ratios: --rounds processes each, alternating; the references once
     timed = ["bare_product", "troi", "troi_features_only"]
     if args.precision != "exact":
-        timed.append(f"troi_{args.precision}")
+        timed += [f"troi_{args.precision}", "given_points", f"least_search_{args.precision}"]
     once = ["chunked_product", "full_matrix", "full_matrix_float64"]
     outputs = {}
     with tempfile.TemporaryDirectory(prefix="bench_troi_") as tmp:
@@ -386,7 +439,7 @@ def operator_benchmark(args):
     }
     if args.precision != "exact":
         name = f"troi_{args.precision}"
-        low = results[name]
+        low, given, low_product = results[name], results["given_points"], results[f"least_search_{args.precision}"]
         low_points = outputs[name]["indices"].sort(dim=2).values  # (T, r*h*w, K), r RoIs
         exact_points = outputs["troi_features_only"]["indices"].sort(dim=2).values[:, : low_points.shape[1]]
         same = (low_points == exact_points).all(dim=2)  # (T, r*h*w): the same K points
@@ -402,6 +455,15 @@ def operator_benchmark(args):
                 "low_precision_extra_peak_mb": round(low["extra_peak_mb"], 1),
                 "same_points": round(same.float().mean().item(), 5),
                 "low_precision_wrong_cells": int((cell_error(name) > args.wrong_above).sum()),
+                # the bound: no search in this precision takes less than the rest plus its least
+                "given_points_seconds": round(given["seconds"], 3),
+                "given_points_vs_exact": round(given["seconds"] / features_only["seconds"], 3),
+                "round_given_points_vs_exact": round_ratios("given_points", "troi_features_only"),
+                "given_points_wrong_cells": int((cell_error("given_points") > args.wrong_above).sum()),
+                "least_low_precision_search_seconds": round(low_product["seconds"], 3),
+                "low_precision_floor_vs_exact": round(
+                    (given["seconds"] + low_product["seconds"]) / features_only["seconds"], 3
+                ),
             }
         )
     print(json.dumps(line))
