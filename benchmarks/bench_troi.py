@@ -122,11 +122,12 @@ def least_search(roi_feats, support_feats, dtype, chunk_size, k):
     contiguous, ``troi.layers.similarity_product``) and each cell's top ``k`` of it; on the
     features as they are (their normalisation is ``given_points``' work, timed there)."""
     from troi.layers.low_precision_search import candidate_count
+    from troi.layers.most_similar_roi_align import search_rows
     from troi.layers.similarity_product import similarity_product
     from troi.layers.top_k import top_k
 
     positions = support_feats.shape[2] * support_feats.shape[3]
-    rows = max(1, chunk_size // max(positions, candidate_count(k) * roi_feats.shape[1]))
+    rows = search_rows(chunk_size, positions, candidate_count(k), roi_feats.shape[1])
     cells = roi_feats.permute(0, 2, 3, 1).flatten(0, 2).to(dtype)  # (R*h*w, C)
     for frame in support_feats:
         columns = frame.flatten(1).to(dtype).contiguous()  # (C, H*W)
@@ -238,7 +239,7 @@ def operator_worker(implementation, args):
     """Run one implementation on the saved inputs; save its output (and the operator's
     points); print its time and extra peak memory."""
     from troi.layers import TemporalRoIAlign
-    from troi.layers.low_precision_search import search_dtype
+    from troi.layers.low_precision_search import SIMILARITY_PRECISIONS, search_dtype
     from troi.layers.roi_cell_sampling import roi_align_sampling
 
     device = torch.device(args.device)
@@ -279,11 +280,8 @@ def operator_worker(implementation, args):
             replay_search(operator, roi_feats, support_feats)
     run = {
         "bare_product": lambda: bare_product(roi_feats, support_feats),
-        "least_search_bfloat16": lambda: least_search(
-            roi_feats, support_feats, torch.bfloat16, args.chunk_size, shape["k"]
-        ),
-        "least_search_float16": lambda: least_search(
-            roi_feats, support_feats, torch.float16, args.chunk_size, shape["k"]
+        f"least_search_{args.precision}": lambda: least_search(
+            roi_feats, support_feats, SIMILARITY_PRECISIONS[args.precision], args.chunk_size, shape["k"]
         ),
         "chunked_product": lambda: chunked_product(roi_feats, support_feats, args.chunk_size),
         "full_matrix": full_matrix,

@@ -106,6 +106,13 @@ def normalize_cells(cells):
         return F.normalize(cells.to(similarity_dtype(cells.dtype)), dim=1)
 
 
+def search_rows(chunk_size: int, positions: int, candidates: int, channels: int) -> int:
+    """Cells a chunk of the direct search takes: their similarities to the ``positions`` of a
+    support frame, or their re-scored vectors (``candidates x channels`` a cell), whichever is
+    more, fit ``chunk_size`` entries."""
+    return max(1, chunk_size // max(positions, candidates * channels))
+
+
 def most_similar_unit_points(
     unit_cells, normalized_support, k, chunk_size=DEFAULT_SIMILARITY_CHUNK_SIZE, search_dtype=None, cell_sampling=None
 ):
@@ -146,8 +153,7 @@ def most_similar_unit_points(
     else:
         candidates = k + 1 if search_dtype is None else candidate_count(k)
     candidates = min(candidates, positions)
-    # the chunk's re-scored vectors (m x candidates x C) count against the bound too
-    rows = max(1, chunk_size // max(positions, candidates * unit_cells.shape[1]))
+    rows = search_rows(chunk_size, positions, candidates, unit_cells.shape[1])
     device = unit_cells.device
     # float32 even under autocast, and not TF32
     with torch.autocast(device.type, enabled=False), float32_convolutions(device):
